@@ -1,0 +1,251 @@
+//! Reading [`Config`] from environment variables.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::routes::{self, MappingOptions, PiiMode, RouteDefaults, Routing};
+use crate::limits::{DEFAULT_MAX_BODY_BYTES, SQS_DEFAULT_MESSAGE_BYTES, SQS_MAX_MESSAGE_BYTES};
+
+/// Smallest allowed parked message: room for a maximal 32 KB Segment message and its envelope.
+const MIN_PARK_MESSAGE_BYTES: usize = 65_536;
+use crate::secret::Secret;
+
+/// A configuration value an operator must fix. It never quotes a secret.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {var} {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn invalid(var: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            var,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Timeouts and retry budget of the Segment client.
+#[derive(Clone, Debug)]
+pub struct SegmentClientConfig {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    /// How long ingest keeps retrying Segment before it parks what is left.
+    pub ingest_retry_budget: Duration,
+}
+
+/// The two queues and the size of a parked message.
+#[derive(Clone, Debug)]
+pub struct QueueConfig {
+    pub retry_queue_url: Option<String>,
+    pub dead_letter_queue_url: Option<String>,
+    pub park_message_max_bytes: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub routing: Routing,
+    pub auth_token: Option<Secret>,
+    pub allow_unauthenticated: bool,
+    pub max_body_bytes: usize,
+    pub queues: QueueConfig,
+    pub replay_max_age: Duration,
+    pub segment: SegmentClientConfig,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads configuration through `lookup`; empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |key: &str| lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+
+        let endpoint = match get("SEGMENT_ENDPOINT") {
+            Some(endpoint) => endpoint.trim_end_matches('/').to_owned(),
+            None => routes::endpoint_for_region("SEGMENT_REGION", get("SEGMENT_REGION").as_deref().unwrap_or("us"))?,
+        };
+        let mapping = MappingOptions {
+            include_anonymous: flag(&get, "INCLUDE_ANONYMOUS")?,
+            event_names: match get("EVENT_NAMES") {
+                Some(text) => serde_json::from_str::<HashMap<String, String>>(&text)
+                    .map_err(|_| ConfigError::invalid("EVENT_NAMES", "must be a JSON object of event_type to name"))?,
+                None => HashMap::new(),
+            },
+            event_types: get("EVENT_TYPES").as_deref().and_then(routes::parse_event_types),
+            pii: match get("PII_MODE") {
+                Some(text) => PiiMode::parse(&text)
+                    .ok_or_else(|| ConfigError::invalid("PII_MODE", "must be keep, hash or drop"))?,
+                None => PiiMode::Keep,
+            },
+            integrations: get("INTEGRATIONS")
+                .map(|t| routes::parse_integrations("INTEGRATIONS", &t))
+                .transpose()?,
+        };
+        if mapping.event_names.values().any(|name| name.trim().is_empty()) {
+            return Err(ConfigError::invalid("EVENT_NAMES", "names must not be empty"));
+        }
+        let defaults = RouteDefaults {
+            endpoint,
+            write_key: get("SEGMENT_WRITE_KEY").map(Secret::new),
+            mapping,
+        };
+        let routing = routes::build_routing(get("ROUTES").as_deref(), get("APP_ROUTES").as_deref(), defaults)?;
+
+        let park_message_max_bytes = number(&get, "PARK_MESSAGE_MAX_BYTES", SQS_DEFAULT_MESSAGE_BYTES as u64)? as usize;
+        if !(MIN_PARK_MESSAGE_BYTES..=SQS_MAX_MESSAGE_BYTES).contains(&park_message_max_bytes) {
+            return Err(ConfigError::invalid(
+                "PARK_MESSAGE_MAX_BYTES",
+                "must be between 65536 and 1048576",
+            ));
+        }
+        let replay_max_age_hours = number(&get, "REPLAY_MAX_AGE_HOURS", 48)?;
+        if replay_max_age_hours == 0 {
+            return Err(ConfigError::invalid("REPLAY_MAX_AGE_HOURS", "must be at least 1"));
+        }
+
+        Ok(Self {
+            routing,
+            auth_token: get("CURRENTS_AUTH_TOKEN").map(Secret::new),
+            allow_unauthenticated: flag(&get, "ALLOW_UNAUTHENTICATED")?,
+            max_body_bytes: number(&get, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)? as usize,
+            queues: QueueConfig {
+                retry_queue_url: get("RETRY_QUEUE_URL"),
+                dead_letter_queue_url: get("DEAD_LETTER_QUEUE_URL"),
+                park_message_max_bytes,
+            },
+            replay_max_age: Duration::from_secs(replay_max_age_hours * 3_600),
+            segment: SegmentClientConfig {
+                connect_timeout: Duration::from_millis(number(&get, "SEGMENT_CONNECT_TIMEOUT_MS", 2_000)?),
+                request_timeout: Duration::from_millis(number(&get, "SEGMENT_TIMEOUT_MS", 10_000)?),
+                ingest_retry_budget: Duration::from_millis(number(&get, "INGEST_RETRY_BUDGET_MS", 8_000)?),
+            },
+        })
+    }
+
+    /// Checks what a function that delivers and parks needs: a write key on every route and
+    /// both queue URLs. Called at cold start so a broken deployment fails loudly, once.
+    pub fn require_delivery(&self) -> Result<(), ConfigError> {
+        if let Some(route) = self.routing.routes().iter().find(|r| r.target.write_key.is_none()) {
+            return Err(ConfigError::invalid(
+                "SEGMENT_WRITE_KEY",
+                format!("is missing for route `{}` (set it, or write_key in ROUTES)", route.name),
+            ));
+        }
+        if self.queues.retry_queue_url.is_none() {
+            return Err(ConfigError::invalid("RETRY_QUEUE_URL", "is required"));
+        }
+        if self.queues.dead_letter_queue_url.is_none() {
+            return Err(ConfigError::invalid("DEAD_LETTER_QUEUE_URL", "is required"));
+        }
+        Ok(())
+    }
+}
+
+fn flag(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> Result<bool, ConfigError> {
+    match get(var).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("false" | "0" | "no") => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some(_) => Err(ConfigError::invalid(var, "must be true or false")),
+    }
+}
+
+fn number(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(text) => text
+            .parse()
+            .map_err(|_| ConfigError::invalid(var, "must be a whole number")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn a_lone_write_key_makes_one_default_route_on_the_us_endpoint() {
+        let config = config(&[("SEGMENT_WRITE_KEY", "wk")]).unwrap();
+        let routes = config.routing.routes();
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].name, "default");
+        assert_eq!(routes[0].target.endpoint, "https://api.segment.io");
+        assert_eq!(config.replay_max_age, Duration::from_secs(48 * 3600));
+        assert_eq!(config.queues.park_message_max_bytes, 262_144);
+    }
+
+    #[test]
+    fn eu_region_and_endpoint_override_pick_the_host() {
+        let eu = config(&[("SEGMENT_REGION", "eu")]).unwrap();
+        assert_eq!(
+            eu.routing.routes()[0].target.endpoint,
+            "https://events.eu1.segmentapis.com"
+        );
+        let local = config(&[("SEGMENT_REGION", "eu"), ("SEGMENT_ENDPOINT", "http://127.0.0.1:9/")]).unwrap();
+        assert_eq!(local.routing.routes()[0].target.endpoint, "http://127.0.0.1:9");
+        assert!(config(&[("SEGMENT_REGION", "ap")]).is_err());
+    }
+
+    #[test]
+    fn routes_inherit_global_options_unless_they_set_their_own() {
+        let config = config(&[
+            ("ROUTES", r#"{"brand-a":{"write_key":"ka","region":"eu","pii_mode":"hash"},"brand-b":{"write_key":"kb","event_types":["users.messages.email.Send"]}}"#),
+            ("INCLUDE_ANONYMOUS", "true"),
+            ("APP_ROUTES", r#"{"app-1":"brand-b"}"#),
+        ])
+        .unwrap();
+        let a = config.routing.route(config.routing.find("brand-a").unwrap());
+        let b = config.routing.route(config.routing.find("brand-b").unwrap());
+        assert_eq!(a.mapping.pii, PiiMode::Hash);
+        assert!(a.mapping.include_anonymous && b.mapping.include_anonymous);
+        assert_eq!(b.mapping.pii, PiiMode::Keep);
+        assert_eq!(b.mapping.event_types.as_ref().unwrap().len(), 1);
+        assert_eq!(a.target.endpoint, "https://events.eu1.segmentapis.com");
+        assert_eq!(config.routing.for_app("app-1"), config.routing.find("brand-b"));
+        assert!(
+            config.routing.find("default").is_none(),
+            "no default route without SEGMENT_WRITE_KEY"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_rejected_without_quoting_secrets() {
+        for (var, value) in [
+            ("ROUTES", r#"{"a":{"write_key":"sekrit","colour":"blue"}}"#),
+            ("APP_ROUTES", r#"{"app":"missing"}"#),
+            ("PII_MODE", "scramble"),
+            ("INCLUDE_ANONYMOUS", "maybe"),
+            ("EVENT_NAMES", "[1]"),
+            ("PARK_MESSAGE_MAX_BYTES", "2000000"),
+            ("REPLAY_MAX_AGE_HOURS", "0"),
+            ("INTEGRATIONS", "[true]"),
+        ] {
+            let error = config(&[(var, value), ("SEGMENT_WRITE_KEY", "wk")]).unwrap_err();
+            assert_eq!(error.var, var);
+            assert!(!error.to_string().contains("sekrit"), "{error}");
+        }
+    }
+
+    #[test]
+    fn delivery_needs_a_key_on_every_route_and_both_queues() {
+        let no_key = config(&[("RETRY_QUEUE_URL", "q"), ("DEAD_LETTER_QUEUE_URL", "d")]).unwrap();
+        assert_eq!(no_key.require_delivery().unwrap_err().var, "SEGMENT_WRITE_KEY");
+        let no_queue = config(&[("SEGMENT_WRITE_KEY", "wk")]).unwrap();
+        assert_eq!(no_queue.require_delivery().unwrap_err().var, "RETRY_QUEUE_URL");
+        let ok = config(&[
+            ("SEGMENT_WRITE_KEY", "wk"),
+            ("RETRY_QUEUE_URL", "q"),
+            ("DEAD_LETTER_QUEUE_URL", "d"),
+        ]);
+        assert!(ok.unwrap().require_delivery().is_ok());
+    }
+}

@@ -1,0 +1,286 @@
+//! Routes: named Segment destinations, each with its own write key and mapping options.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::ConfigError;
+use crate::secret::Secret;
+
+/// The route used when a request names none, and the only route of a single-key setup.
+pub const DEFAULT_ROUTE: &str = "default";
+
+const SEGMENT_US_ENDPOINT: &str = "https://api.segment.io";
+const SEGMENT_EU_ENDPOINT: &str = "https://events.eu1.segmentapis.com";
+
+/// What happens to email addresses, phone numbers and user free text before they leave.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PiiMode {
+    /// Forward as received; what Braze's own connector does.
+    #[default]
+    Keep,
+    /// Replace with lower-case SHA-256 hex of the normalised value.
+    Hash,
+    /// Remove the values.
+    Drop,
+}
+
+impl PiiMode {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "keep" => Some(Self::Keep),
+            "hash" => Some(Self::Hash),
+            "drop" => Some(Self::Drop),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Keep => "keep",
+            Self::Hash => "hash",
+            Self::Drop => "drop",
+        }
+    }
+}
+
+/// How Currents events become Segment messages for one route.
+#[derive(Clone, Debug, Default)]
+pub struct MappingOptions {
+    pub include_anonymous: bool,
+    /// Overrides of the built-in Segment names, by `event_type`.
+    pub event_names: HashMap<String, String>,
+    /// When set, only these event types are sent; the rest are skipped.
+    pub event_types: Option<HashSet<String>>,
+    pub pii: PiiMode,
+    /// Segment's `integrations` object, copied into every message; absent means all destinations.
+    pub integrations: Option<Box<RawValue>>,
+}
+
+/// Where one route's messages go.
+#[derive(Clone, Debug)]
+pub struct SegmentTarget {
+    /// Base URL without `/v1`, e.g. `https://api.segment.io`.
+    pub endpoint: String,
+    /// Absent only for tools that never deliver (the `transform` CLI).
+    pub write_key: Option<Secret>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub name: String,
+    pub target: SegmentTarget,
+    pub mapping: MappingOptions,
+}
+
+/// Index of a route inside [`Routing`]; cheap to copy onto every mapped message.
+pub type RouteId = usize;
+
+/// All routes plus the rules that pick one for an event.
+#[derive(Clone, Debug)]
+pub struct Routing {
+    routes: Vec<Route>,
+    by_name: HashMap<String, RouteId>,
+    /// `properties.app_id` or `properties.app_group_id` → route.
+    app_routes: HashMap<String, RouteId>,
+}
+
+impl Routing {
+    pub fn route(&self, id: RouteId) -> &Route {
+        &self.routes[id]
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    pub fn find(&self, name: &str) -> Option<RouteId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The route for an app, if `APP_ROUTES` names it.
+    pub fn for_app(&self, app_id: &str) -> Option<RouteId> {
+        self.app_routes.get(app_id).copied()
+    }
+
+    pub fn has_app_routes(&self) -> bool {
+        !self.app_routes.is_empty()
+    }
+
+    pub fn app_routes(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.app_routes
+            .iter()
+            .map(|(app, id)| (app.as_str(), self.routes[*id].name.as_str()))
+    }
+}
+
+/// Global values every route inherits unless it sets its own.
+pub(super) struct RouteDefaults {
+    pub endpoint: String,
+    pub write_key: Option<Secret>,
+    pub mapping: MappingOptions,
+}
+
+/// One entry of `ROUTES`, as an operator writes it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteSpec {
+    write_key: Option<String>,
+    region: Option<String>,
+    endpoint: Option<String>,
+    include_anonymous: Option<bool>,
+    event_names: Option<HashMap<String, String>>,
+    event_types: Option<EventTypes>,
+    pii_mode: Option<PiiMode>,
+    integrations: Option<Box<RawValue>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum EventTypes {
+    List(Vec<String>),
+    Comma(String),
+}
+
+pub(super) fn endpoint_for_region(var: &'static str, region: &str) -> Result<String, ConfigError> {
+    match region.trim().to_ascii_lowercase().as_str() {
+        "" | "us" => Ok(SEGMENT_US_ENDPOINT.to_owned()),
+        "eu" => Ok(SEGMENT_EU_ENDPOINT.to_owned()),
+        _ => Err(ConfigError::invalid(var, "region must be `us` or `eu`")),
+    }
+}
+
+pub(super) fn parse_event_types(text: &str) -> Option<HashSet<String>> {
+    let types: HashSet<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!types.is_empty()).then_some(types)
+}
+
+pub(super) fn parse_integrations(var: &'static str, text: &str) -> Result<Box<RawValue>, ConfigError> {
+    let value: Box<RawValue> =
+        serde_json::from_str(text).map_err(|_| ConfigError::invalid(var, "must be a JSON object"))?;
+    check_integrations(var, &value)?;
+    Ok(value)
+}
+
+fn check_integrations(var: &'static str, value: &RawValue) -> Result<(), ConfigError> {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(value.get()) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(ConfigError::invalid(var, "integrations must be a JSON object")),
+    }
+}
+
+/// Builds the routing table from `ROUTES`, `SEGMENT_WRITE_KEY` and `APP_ROUTES`.
+pub(super) fn build_routing(
+    routes_json: Option<&str>,
+    app_routes_json: Option<&str>,
+    defaults: RouteDefaults,
+) -> Result<Routing, ConfigError> {
+    let mut routes: Vec<Route> = Vec::new();
+    if let Some(text) = routes_json {
+        // BTreeMap keeps route order stable, so `check-config` output is deterministic.
+        let specs: BTreeMap<String, RouteSpec> = serde_json::from_str(text).map_err(|error| {
+            ConfigError::invalid(
+                "ROUTES",
+                format!("must be a JSON object of routes ({})", error_kind(&error)),
+            )
+        })?;
+        for (name, spec) in specs {
+            routes.push(route_from_spec(name, spec, &defaults)?);
+        }
+    }
+    // A lone SEGMENT_WRITE_KEY keeps working next to ROUTES as the `default` route.
+    if !routes.iter().any(|r| r.name == DEFAULT_ROUTE) && (routes.is_empty() || defaults.write_key.is_some()) {
+        routes.push(Route {
+            name: DEFAULT_ROUTE.to_owned(),
+            target: SegmentTarget {
+                endpoint: defaults.endpoint.clone(),
+                write_key: defaults.write_key.clone(),
+            },
+            mapping: defaults.mapping.clone(),
+        });
+    }
+    routes.sort_by(|a, b| a.name.cmp(&b.name));
+    let by_name: HashMap<String, RouteId> = routes.iter().enumerate().map(|(i, r)| (r.name.clone(), i)).collect();
+
+    let mut app_routes = HashMap::new();
+    if let Some(text) = app_routes_json {
+        let map: HashMap<String, String> = serde_json::from_str(text)
+            .map_err(|_| ConfigError::invalid("APP_ROUTES", "must be a JSON object of app id to route name"))?;
+        for (app, route) in map {
+            let id = *by_name
+                .get(&route)
+                .ok_or_else(|| ConfigError::invalid("APP_ROUTES", format!("names unknown route `{route}`")))?;
+            app_routes.insert(app, id);
+        }
+    }
+    Ok(Routing {
+        routes,
+        by_name,
+        app_routes,
+    })
+}
+
+fn route_from_spec(name: String, spec: RouteSpec, defaults: &RouteDefaults) -> Result<Route, ConfigError> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(ConfigError::invalid(
+            "ROUTES",
+            "route names use only letters, digits, `-`, `_` and `.`",
+        ));
+    }
+    let endpoint = match (spec.endpoint, spec.region) {
+        (Some(endpoint), _) => endpoint.trim_end_matches('/').to_owned(),
+        (None, Some(region)) => endpoint_for_region("ROUTES", &region)?,
+        (None, None) => defaults.endpoint.clone(),
+    };
+    let write_key = match spec.write_key {
+        Some(key) if key.trim().is_empty() => {
+            return Err(ConfigError::invalid(
+                "ROUTES",
+                format!("route `{name}` has an empty write_key"),
+            ));
+        }
+        Some(key) => Some(Secret::new(key)),
+        None => None,
+    };
+    if let Some(integrations) = &spec.integrations {
+        check_integrations("ROUTES", integrations)?;
+    }
+    let inherited = &defaults.mapping;
+    let mapping = MappingOptions {
+        include_anonymous: spec.include_anonymous.unwrap_or(inherited.include_anonymous),
+        event_names: spec.event_names.unwrap_or_else(|| inherited.event_names.clone()),
+        event_types: match spec.event_types {
+            Some(EventTypes::List(list)) => parse_event_types(&list.join(",")),
+            Some(EventTypes::Comma(text)) => parse_event_types(&text),
+            None => inherited.event_types.clone(),
+        },
+        pii: spec.pii_mode.unwrap_or(inherited.pii),
+        integrations: spec.integrations.or_else(|| inherited.integrations.clone()),
+    };
+    Ok(Route {
+        name,
+        target: SegmentTarget { endpoint, write_key },
+        mapping,
+    })
+}
+
+/// serde's message can quote the offending input, which may be a write key: keep only its kind.
+fn error_kind(error: &serde_json::Error) -> String {
+    let kind = match error.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "invalid JSON",
+        serde_json::error::Category::Data => "unexpected field or type",
+        serde_json::error::Category::Io => "unreadable",
+    };
+    format!("{kind} at line {} column {}", error.line(), error.column())
+}

@@ -1,0 +1,9 @@
+//! What Braze Currents sends: the `{"events":[...]}` body and the events inside it.
+
+mod body;
+mod event;
+mod properties;
+
+pub use body::{BodyError, parse_body};
+pub use event::{Event, InvalidEvent, User, parse_event};
+pub use properties::{BorrowedText, Properties, text};

@@ -1,0 +1,89 @@
+//! Checking Braze's bearer token.
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::secret::Secret;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing, repeated or malformed Authorization header")]
+    Malformed,
+    #[error("wrong bearer token")]
+    WrongToken,
+    #[error("no CURRENTS_AUTH_TOKEN is configured and ALLOW_UNAUTHENTICATED is not true")]
+    NotConfigured,
+}
+
+/// Checks the `Authorization` header values against the configured token. Exactly one header
+/// with the `Bearer` scheme (any case, RFC 7235) is accepted. The comparison runs on SHA-256
+/// digests in constant time, so neither the token's bytes nor its length leak through timing.
+pub fn authorize<'h>(
+    mut headers: impl Iterator<Item = &'h [u8]>,
+    token: Option<&Secret>,
+    allow_unauthenticated: bool,
+) -> Result<(), AuthError> {
+    let Some(token) = token else {
+        return if allow_unauthenticated {
+            Ok(())
+        } else {
+            Err(AuthError::NotConfigured)
+        };
+    };
+    let (Some(value), None) = (headers.next(), headers.next()) else {
+        return Err(AuthError::Malformed);
+    };
+    let value = std::str::from_utf8(value).map_err(|_| AuthError::Malformed)?;
+    let (scheme, presented) = value.trim().split_once(' ').ok_or(AuthError::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::Malformed);
+    }
+    let presented = Sha256::digest(presented.trim().as_bytes());
+    let expected = Sha256::digest(token.expose().as_bytes());
+    if bool::from(presented.as_slice().ct_eq(expected.as_slice())) {
+        Ok(())
+    } else {
+        Err(AuthError::WrongToken)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(headers: &[&str]) -> Result<(), AuthError> {
+        authorize(
+            headers.iter().map(|h| h.as_bytes()),
+            Some(&Secret::new("s3cr3t-T0ken_.~")),
+            false,
+        )
+    }
+
+    #[test]
+    fn the_right_token_passes_with_any_case_of_scheme() {
+        assert_eq!(check(&["Bearer s3cr3t-T0ken_.~"]), Ok(()));
+        assert_eq!(check(&["bearer s3cr3t-T0ken_.~"]), Ok(()));
+        assert_eq!(check(&["BEARER  s3cr3t-T0ken_.~ "]), Ok(()));
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        assert_eq!(check(&[]), Err(AuthError::Malformed));
+        assert_eq!(
+            check(&["Bearer s3cr3t-T0ken_.~", "Bearer s3cr3t-T0ken_.~"]),
+            Err(AuthError::Malformed)
+        );
+        assert_eq!(check(&["Basic s3cr3t-T0ken_.~"]), Err(AuthError::Malformed));
+        assert_eq!(check(&["s3cr3t-T0ken_.~"]), Err(AuthError::Malformed));
+        assert_eq!(check(&["Bearer wrong"]), Err(AuthError::WrongToken));
+        assert_eq!(check(&["Bearer s3cr3t-T0ken_.~x"]), Err(AuthError::WrongToken));
+        assert_eq!(check(&["Bearer "]), Err(AuthError::Malformed));
+    }
+
+    #[test]
+    fn without_a_token_only_an_explicit_opt_out_lets_requests_in() {
+        let none = std::iter::empty();
+        assert_eq!(authorize(none, None, false), Err(AuthError::NotConfigured));
+        assert_eq!(authorize(std::iter::empty(), None, true), Ok(()));
+    }
+}

@@ -1,0 +1,22 @@
+//! `currents-segment`: preview what Segment would receive, and check configuration.
+
+use std::process::ExitCode;
+
+use currents_segment::cli;
+use currents_segment::config::Config;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut stdout = std::io::stdout().lock();
+    match cli::run(&args, Config::from_env, &mut stdout) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let text = error.to_string();
+            eprintln!("currents-segment: {}", text.lines().next().unwrap_or_default());
+            for line in text.lines().skip(1) {
+                eprintln!("{line}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! CloudWatch Embedded Metric Format: JSON log lines that CloudWatch turns into metrics, with
+//! no SDK call and no latency on the request path.
+
+use serde_json::{Map, Value, json};
+
+/// The CloudWatch namespace of every metric, used by the template's alarms.
+pub const NAMESPACE: &str = "CurrentsSegment";
+
+/// Metrics gathered during one invocation.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    counts: Vec<(&'static str, f64)>,
+    latencies_ms: Vec<f64>,
+    by_reason: Vec<(&'static str, String, f64)>,
+}
+
+impl Metrics {
+    /// Adds to a count metric, such as `Delivered`.
+    pub fn add(&mut self, name: &'static str, value: usize) {
+        match self.counts.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 += value as f64,
+            None => self.counts.push((name, value as f64)),
+        }
+    }
+
+    /// Adds to a count split by reason, such as `DeadLettered` with `expired`.
+    pub fn add_reason(&mut self, name: &'static str, reason: &str, value: usize) {
+        if value == 0 {
+            return;
+        }
+        match self.by_reason.iter_mut().find(|(n, r, _)| *n == name && r == reason) {
+            Some(slot) => slot.2 += value as f64,
+            None => self.by_reason.push((name, reason.to_owned(), value as f64)),
+        }
+    }
+
+    pub fn latency(&mut self, millis: f64) {
+        self.latencies_ms.push(millis);
+    }
+
+    pub fn count(&self, name: &str) -> f64 {
+        self.counts.iter().find(|(n, _)| *n == name).map_or(0.0, |(_, v)| *v)
+    }
+
+    /// One EMF document for the totals and one per (metric, reason), all with dimension
+    /// `Function`; the reason documents add `Reason`.
+    pub fn render(&self, function: &str, timestamp_ms: i64) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut totals = Map::new();
+        let mut definitions = Vec::new();
+        for (name, value) in &self.counts {
+            totals.insert((*name).to_owned(), json!(value));
+            definitions.push(json!({"Name": name, "Unit": "Count"}));
+        }
+        if !self.latencies_ms.is_empty() {
+            totals.insert("SegmentLatencyMs".to_owned(), json!(self.latencies_ms));
+            definitions.push(json!({"Name": "SegmentLatencyMs", "Unit": "Milliseconds"}));
+        }
+        if !definitions.is_empty() {
+            lines.push(document(function, timestamp_ms, &[], definitions, totals));
+        }
+        for (name, reason, value) in &self.by_reason {
+            let mut values = Map::new();
+            values.insert((*name).to_owned(), json!(value));
+            values.insert("Reason".to_owned(), json!(reason));
+            lines.push(document(
+                function,
+                timestamp_ms,
+                &["Reason"],
+                vec![json!({"Name": name, "Unit": "Count"})],
+                values,
+            ));
+        }
+        lines
+    }
+
+    /// Writes the documents to stdout, where Lambda hands them to CloudWatch.
+    pub fn emit(&self, function: &str) {
+        let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        for line in self.render(function, now_ms) {
+            println!("{line}");
+        }
+    }
+}
+
+fn document(
+    function: &str,
+    timestamp_ms: i64,
+    extra: &[&str],
+    metrics: Vec<Value>,
+    mut values: Map<String, Value>,
+) -> String {
+    let mut dimensions = vec!["Function"];
+    dimensions.extend_from_slice(extra);
+    values.insert("Function".to_owned(), json!(function));
+    values.insert(
+        "_aws".to_owned(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [dimensions], "Metrics": metrics}],
+        }),
+    );
+    Value::Object(values).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_and_reasons_render_as_emf_documents() {
+        let mut metrics = Metrics::default();
+        metrics.add("Received", 3);
+        metrics.add("Received", 2);
+        metrics.add_reason("DeadLettered", "expired", 1);
+        metrics.add_reason("Skipped", "no_external_user_id", 0);
+        metrics.latency(12.5);
+        let lines = metrics.render("ingest", 1_700_000_000_000);
+        assert_eq!(lines.len(), 2);
+        let totals: Value = serde_json::from_str(&lines[0]).unwrap();
+        assert_eq!(totals["Received"], 5.0);
+        assert_eq!(totals["SegmentLatencyMs"][0], 12.5);
+        assert_eq!(totals["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);
+        let reason: Value = serde_json::from_str(&lines[1]).unwrap();
+        assert_eq!(
+            (reason["DeadLettered"].as_f64(), reason["Reason"].as_str()),
+            (Some(1.0), Some("expired"))
+        );
+        assert_eq!(reason["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][1], "Reason");
+    }
+}

@@ -1,0 +1,236 @@
+//! The SQS message body: a versioned JSON envelope that operators read and may hand-craft.
+//! It carries the route name, never a write key or token.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+
+use crate::pack::pack;
+
+pub const ENVELOPE_VERSION: u32 = 1;
+
+/// A raw event bigger than this is kept as a string excerpt so its envelope still fits SQS.
+const EVENT_EXCERPT_BYTES: usize = 16 * 1024;
+
+/// Why something was dead-lettered rather than retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadLetterReason {
+    Expired,
+    InvalidEvent,
+    PermanentFailure,
+    Undecodable,
+    UnknownRoute,
+}
+
+impl DeadLetterReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::InvalidEvent => "invalid_event",
+            Self::PermanentFailure => "permanent_failure",
+            Self::Undecodable => "undecodable",
+            Self::UnknownRoute => "unknown_route",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope {
+    pub version: u32,
+    pub route: String,
+    /// When delivery first failed; replay measures the 48-hour window from here.
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_failed_at: OffsetDateTime,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default)]
+    pub last_error: String,
+    /// Segment `track` messages without `sentAt`.
+    #[serde(default)]
+    pub messages: Vec<Box<RawValue>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<DeadLetterReason>,
+    /// The raw Currents events, for `invalid_event`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Box<RawValue>>,
+    /// The undecodable SQS body as received, for `undecodable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+impl Envelope {
+    pub fn new(route: &str, first_failed_at: OffsetDateTime, attempts: u32, last_error: &str) -> Self {
+        Self {
+            version: ENVELOPE_VERSION,
+            route: route.to_owned(),
+            first_failed_at,
+            attempts,
+            last_error: short(last_error),
+            messages: Vec::new(),
+            reason: None,
+            events: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn dead(mut self, reason: DeadLetterReason) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    pub fn to_json(&self) -> String {
+        // Every field serialises infallibly.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("body is not an envelope: {0}")]
+    Malformed(String),
+    #[error("unsupported envelope version {0}")]
+    Version(u32),
+}
+
+/// Reads an SQS body back into an envelope.
+pub fn decode(body: &str) -> Result<Envelope, EnvelopeError> {
+    let envelope: Envelope = serde_json::from_str(body).map_err(|e| {
+        EnvelopeError::Malformed(format!(
+            "{:?} error at line {} column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if envelope.version != ENVELOPE_VERSION {
+        return Err(EnvelopeError::Version(envelope.version));
+    }
+    Ok(envelope)
+}
+
+/// Packs messages into as few envelopes as fit `max_bytes` each.
+pub fn pack_messages<S: AsRef<str>>(template: &Envelope, messages: &[S], max_bytes: usize) -> Vec<String> {
+    let overhead = template.to_json().len() + 8;
+    pack(
+        messages.iter().map(|m| m.as_ref().len()),
+        overhead,
+        max_bytes,
+        usize::MAX,
+    )
+    .into_iter()
+    .map(|range| {
+        let mut envelope = template.clone();
+        envelope.messages = messages[range]
+            .iter()
+            .filter_map(|m| raw(m.as_ref().to_owned()))
+            .collect();
+        envelope.to_json()
+    })
+    .collect()
+}
+
+/// Packs raw Currents events into `invalid_event` envelopes, keeping an excerpt of any event
+/// too large to fit.
+pub fn dead_letter_events(template: &Envelope, events: &[&RawValue], max_bytes: usize) -> Vec<String> {
+    let overhead = template.to_json().len() + 8;
+    let kept: Vec<Box<RawValue>> = events
+        .iter()
+        .filter_map(|event| {
+            let text = event.get();
+            if overhead + text.len() < max_bytes {
+                return raw(text.to_owned());
+            }
+            let mut cut = EVENT_EXCERPT_BYTES.min(text.len());
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let excerpt = format!("[truncated: event was {} bytes] {}", text.len(), &text[..cut]);
+            serde_json::value::to_raw_value(&excerpt).ok()
+        })
+        .collect();
+    pack(kept.iter().map(|e| e.get().len()), overhead, max_bytes, usize::MAX)
+        .into_iter()
+        .map(|range| {
+            let mut envelope = template.clone().dead(DeadLetterReason::InvalidEvent);
+            envelope.events = kept[range].to_vec();
+            envelope.to_json()
+        })
+        .collect()
+}
+
+fn raw(json: String) -> Option<Box<RawValue>> {
+    RawValue::from_string(json).ok()
+}
+
+/// Keeps `last_error` short: it is for humans skimming a queue, not a log dump.
+fn short(text: &str) -> String {
+    let mut end = text.len().min(200);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()
+    }
+
+    #[test]
+    fn envelopes_round_trip_and_match_the_documented_shape() {
+        let json = pack_messages(
+            &Envelope::new("default", at(), 2, "Segment answered HTTP 503"),
+            &[r#"{"a":1}"#],
+            10_000,
+        );
+        assert_eq!(json.len(), 1);
+        assert_eq!(
+            json[0],
+            r#"{"version":1,"route":"default","first_failed_at":"2023-11-14T22:13:20Z","attempts":2,"last_error":"Segment answered HTTP 503","messages":[{"a":1}]}"#
+        );
+        let back = decode(&json[0]).unwrap();
+        assert_eq!(back.first_failed_at, at());
+        assert_eq!(back.messages[0].get(), r#"{"a":1}"#);
+    }
+
+    #[test]
+    fn hand_written_envelopes_need_only_the_core_fields() {
+        let envelope =
+            decode(r#"{"version":1,"route":"r","first_failed_at":"2026-01-01T00:00:00Z","messages":[]}"#).unwrap();
+        assert_eq!((envelope.attempts, envelope.last_error.as_str()), (0, ""));
+        assert!(matches!(
+            decode(r#"{"version":2,"route":"r","first_failed_at":"2026-01-01T00:00:00Z"}"#),
+            Err(EnvelopeError::Version(2))
+        ));
+        assert!(matches!(decode("not json"), Err(EnvelopeError::Malformed(_))));
+    }
+
+    #[test]
+    fn messages_split_across_envelopes_that_each_fit() {
+        let message = format!(r#"{{"p":"{}"}}"#, "x".repeat(30_000));
+        let messages = vec![message; 20];
+        let envelopes = pack_messages(&Envelope::new("default", at(), 1, "x"), &messages, 65_536);
+        assert_eq!(envelopes.len(), 10);
+        let total: usize = envelopes.iter().map(|e| decode(e).unwrap().messages.len()).sum();
+        assert_eq!(total, 20);
+        assert!(envelopes.iter().all(|e| e.len() <= 65_536));
+    }
+
+    #[test]
+    fn invalid_events_keep_their_raw_form_or_an_excerpt_when_huge() {
+        let small = RawValue::from_string(r#"{"id":"e1"}"#.to_owned()).unwrap();
+        let huge = RawValue::from_string(format!(r#"{{"id":"e2","p":"{}"}}"#, "y".repeat(100_000))).unwrap();
+        let template = Envelope::new("default", at(), 0, "missing_time: `time` is missing");
+        let envelopes = dead_letter_events(&template, &[&small, &huge], 65_536);
+        let decoded: Vec<Envelope> = envelopes.iter().map(|e| decode(e).unwrap()).collect();
+        let events: Vec<&str> = decoded.iter().flat_map(|e| e.events.iter().map(|r| r.get())).collect();
+        assert_eq!(events[0], r#"{"id":"e1"}"#);
+        assert!(events[1].starts_with("\"[truncated: event was 100018 bytes] {"));
+        assert!(decoded.iter().all(|e| e.reason == Some(DeadLetterReason::InvalidEvent)));
+        assert!(envelopes.iter().all(|e| e.len() <= 65_536));
+    }
+}

@@ -1,0 +1,9 @@
+//! Parking: what Segment did not take goes to SQS in versioned envelopes.
+
+mod envelope;
+mod sqs;
+
+pub use envelope::{
+    DeadLetterReason, ENVELOPE_VERSION, Envelope, EnvelopeError, dead_letter_events, decode, pack_messages,
+};
+pub use sqs::{SqsQueue, client_from_env};

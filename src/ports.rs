@@ -1,0 +1,60 @@
+//! The outside world, one small trait per thing we do with it. Each has one production
+//! adapter (`segment::SegmentHttp`, `park::SqsQueue`, [`SystemClock`]) and fakes in tests.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::config::SegmentTarget;
+
+/// One HTTP attempt at Segment that did not end in 2xx.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AttemptError {
+    #[error("Segment answered HTTP {status}")]
+    Status { status: u16, retry_after: Option<Duration> },
+    #[error("Segment did not answer within the timeout")]
+    Timeout,
+    #[error("could not reach Segment ({0})")]
+    Connection(&'static str),
+}
+
+/// Sends one ready `/v1/batch` body to a route's Segment source, once.
+#[async_trait]
+pub trait Deliver: Send + Sync {
+    async fn deliver(&self, target: &SegmentTarget, body: Vec<u8>, timeout: Duration) -> Result<(), AttemptError>;
+}
+
+/// SQS did not durably accept some of what we handed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("queue did not accept {failed} of {total} messages: {reason}")]
+pub struct QueueError {
+    pub failed: usize,
+    pub total: usize,
+    pub reason: String,
+}
+
+/// Hands envelopes to a queue. `Ok` means every one was accepted durably.
+#[async_trait]
+pub trait Park: Send + Sync {
+    async fn park(&self, bodies: &[String]) -> Result<(), QueueError>;
+}
+
+/// Hides a received message from consumers for `delay`, so a failing delivery backs off.
+#[async_trait]
+pub trait Postpone: Send + Sync {
+    async fn postpone(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError>;
+}
+
+/// Wall-clock time, passed in so tests can move it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}

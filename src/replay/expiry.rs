@@ -1,0 +1,61 @@
+//! The 48-hour rule and the backoff between replays: pure functions of the clock passed in.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+/// First visibility delay after a failed replay; it doubles on every receive.
+const BACKOFF_BASE: Duration = Duration::from_secs(60);
+/// Longest delay between two replays of one envelope. With the doubling this means about 100
+/// receives in 48 hours, well under the RetryQueue's `maxReceiveCount` of 500.
+const BACKOFF_CAP: Duration = Duration::from_secs(30 * 60);
+
+/// An envelope is expired once `max_age` has passed since its first failure. It is then never
+/// sent to Segment again.
+pub fn is_expired(now: OffsetDateTime, first_failed_at: OffsetDateTime, max_age: Duration) -> bool {
+    now - first_failed_at >= max_age
+}
+
+/// How long to hide an envelope after its `receive_count`-th failed replay: exponential, capped,
+/// and never past the moment it expires, so expiry is judged on time.
+pub fn visibility_backoff(
+    receive_count: u32,
+    now: OffsetDateTime,
+    first_failed_at: OffsetDateTime,
+    max_age: Duration,
+) -> Duration {
+    let exponent = receive_count.saturating_sub(1).min(16);
+    let delay = BACKOFF_BASE.saturating_mul(1 << exponent).min(BACKOFF_CAP);
+    let until_expiry = (first_failed_at + max_age - now).max(time::Duration::ZERO);
+    let until_expiry = Duration::from_secs(until_expiry.whole_seconds() as u64 + 1);
+    delay.min(until_expiry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY2: Duration = Duration::from_secs(48 * 3600);
+
+    fn at(seconds: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_700_000_000 + seconds).unwrap()
+    }
+
+    #[test]
+    fn expiry_starts_exactly_at_the_max_age() {
+        assert!(!is_expired(at(48 * 3600 - 1), at(0), DAY2));
+        assert!(is_expired(at(48 * 3600), at(0), DAY2));
+        assert!(!is_expired(at(0), at(0), DAY2));
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_cap_and_stops_at_expiry() {
+        assert_eq!(visibility_backoff(1, at(0), at(0), DAY2), Duration::from_secs(60));
+        assert_eq!(visibility_backoff(3, at(0), at(0), DAY2), Duration::from_secs(240));
+        assert_eq!(visibility_backoff(40, at(0), at(0), DAY2), BACKOFF_CAP);
+        assert_eq!(
+            visibility_backoff(40, at(48 * 3600 - 10), at(0), DAY2),
+            Duration::from_secs(11)
+        );
+    }
+}

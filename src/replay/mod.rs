@@ -1,0 +1,8 @@
+//! The `replay` function: re-delivers parked envelopes from RetryQueue for up to
+//! `REPLAY_MAX_AGE_HOURS`, then dead-letters them as expired.
+
+mod expiry;
+mod handler;
+
+pub use expiry::{is_expired, visibility_backoff};
+pub use handler::{RecordOutcome, Replay, ReplayRecord};

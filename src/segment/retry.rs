@@ -1,0 +1,95 @@
+//! Which failures are worth another try, and how long to wait. Follows the policy Segment's
+//! own analytics-next adopted in 2026 (segment-api.md A4).
+
+use std::time::{Duration, SystemTime};
+
+use crate::ports::AttemptError;
+
+/// Longest `Retry-After` we honour; analytics-next caps it the same way.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Try again, after `after` if Segment said so.
+    Retry { after: Option<Duration> },
+    /// The same request will fail again: dead-letter it.
+    Permanent,
+}
+
+/// 408, 410, 429, 460 and 5xx other than 501 and 505 are transient, as are timeouts and
+/// connection failures. Every other status is permanent.
+pub fn classify(error: &AttemptError) -> Disposition {
+    match *error {
+        AttemptError::Timeout | AttemptError::Connection(_) => Disposition::Retry { after: None },
+        AttemptError::Status { status, retry_after } => match status {
+            408 | 410 | 429 | 460 => Disposition::Retry { after: retry_after },
+            501 | 505 => Disposition::Permanent,
+            500..=599 => Disposition::Retry { after: retry_after },
+            _ => Disposition::Permanent,
+        },
+    }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date, capped at [`MAX_RETRY_AFTER`].
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let delay = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO),
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
+}
+
+/// Exponential backoff with full jitter in [1, 2): `base × 2^(attempt-1) × jitter`, capped.
+pub fn backoff(attempt: u32, base: Duration, cap: Duration, jitter: f64) -> Duration {
+    let factor = 2f64.powi(attempt.saturating_sub(1).min(30) as i32) * jitter.clamp(1.0, 2.0);
+    base.mul_f64(factor).min(cap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16) -> Disposition {
+        classify(&AttemptError::Status {
+            status: code,
+            retry_after: None,
+        })
+    }
+
+    #[test]
+    fn transient_statuses_retry_and_the_rest_are_permanent() {
+        for code in [408, 410, 429, 460, 500, 502, 503, 504, 511, 599] {
+            assert!(matches!(status(code), Disposition::Retry { .. }), "{code}");
+        }
+        for code in [400, 401, 403, 404, 413, 422, 501, 505, 301] {
+            assert_eq!(status(code), Disposition::Permanent, "{code}");
+        }
+        assert!(matches!(classify(&AttemptError::Timeout), Disposition::Retry { .. }));
+        assert!(matches!(
+            classify(&AttemptError::Connection("reset")),
+            Disposition::Retry { .. }
+        ));
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date_and_is_capped() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("86400", now), Some(MAX_RETRY_AFTER));
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap() {
+        let (base, cap) = (Duration::from_millis(100), Duration::from_secs(1));
+        assert_eq!(backoff(1, base, cap, 1.0), Duration::from_millis(100));
+        assert_eq!(backoff(3, base, cap, 1.5), Duration::from_millis(600));
+        assert_eq!(backoff(30, base, cap, 1.9), cap);
+    }
+}

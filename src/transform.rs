@@ -1,0 +1,204 @@
+//! The pure path from raw Currents events to Segment messages: parse, route, name, filter,
+//! map and validate. No I/O and no clock, so the CLI, the Lambdas and the benchmarks share it.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::config::{RouteId, Routing};
+use crate::currents::{Event, InvalidEvent, parse_event};
+use crate::limits::{SEGMENT_MAX_MESSAGE_BYTES, SEGMENT_MAX_MESSAGE_ID_CHARS};
+use crate::mapping::{Lifted, TrackInput, builtin_name, write_track};
+
+/// A serialised Segment `track` message (no `sentAt`) and the route it goes to.
+#[derive(Debug, Clone)]
+pub struct Mapped {
+    pub route: RouteId,
+    pub json: String,
+}
+
+/// Why an event was left out on purpose. Each reason is a documented rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Braze's rule: users without `external_user_id` are not sent unless `INCLUDE_ANONYMOUS`.
+    NoExternalUserId,
+    /// Not in the built-in table nor in `EVENT_NAMES`.
+    UnknownEventType,
+    /// Left out by the route's `EVENT_TYPES`.
+    EventTypeNotSelected,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoExternalUserId => "no_external_user_id",
+            Self::UnknownEventType => "unknown_event_type",
+            Self::EventTypeNotSelected => "event_type_not_selected",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Skipped<'a> {
+    pub index: usize,
+    pub id: Cow<'a, str>,
+    pub event_type: Cow<'a, str>,
+    pub reason: SkipReason,
+}
+
+/// An event that cannot become a message Segment would keep; it goes to the dead-letter queue.
+#[derive(Debug)]
+pub struct Invalid<'a> {
+    pub index: usize,
+    pub id: Option<String>,
+    pub error: InvalidEvent,
+    pub raw: &'a RawValue,
+}
+
+/// Every input event lands in exactly one of the three lists.
+#[derive(Debug, Default)]
+pub struct Transformed<'a> {
+    pub messages: Vec<Mapped>,
+    pub skipped: Vec<Skipped<'a>>,
+    pub invalid: Vec<Invalid<'a>>,
+}
+
+impl Transformed<'_> {
+    pub fn total(&self) -> usize {
+        self.messages.len() + self.skipped.len() + self.invalid.len()
+    }
+}
+
+enum Outcome<'a> {
+    Mapped(Mapped),
+    Skipped(SkipReason, Event<'a>),
+}
+
+/// Maps every event of a batch. `request_route` is the route the request named; `APP_ROUTES`
+/// may send single events elsewhere.
+pub fn transform<'a>(events: &[&'a RawValue], routing: &Routing, request_route: RouteId) -> Transformed<'a> {
+    let mut out = Transformed {
+        messages: Vec::with_capacity(events.len()),
+        ..Transformed::default()
+    };
+    let mut buffer = Vec::with_capacity(2048);
+    for (index, raw) in events.iter().copied().enumerate() {
+        match transform_one(raw, routing, request_route, &mut buffer) {
+            Ok(Outcome::Mapped(mapped)) => out.messages.push(mapped),
+            Ok(Outcome::Skipped(reason, event)) => out.skipped.push(Skipped {
+                index,
+                id: event.id,
+                event_type: event.event_type,
+                reason,
+            }),
+            Err(error) => out.invalid.push(Invalid {
+                index,
+                id: best_effort_id(raw),
+                error,
+                raw,
+            }),
+        }
+    }
+    out
+}
+
+fn transform_one<'a>(
+    raw: &'a RawValue,
+    routing: &Routing,
+    request_route: RouteId,
+    buffer: &mut Vec<u8>,
+) -> Result<Outcome<'a>, InvalidEvent> {
+    let event = parse_event(raw)?;
+    let lifted = Lifted::scan(&event.properties);
+    let route = pick_route(routing, request_route, &lifted);
+    let options = &routing.route(route).mapping;
+
+    let name = match options.event_names.get(event.event_type.as_ref()) {
+        Some(name) => name.as_str(),
+        None => match builtin_name(&event.event_type) {
+            Some(name) => name,
+            None => return Ok(Outcome::Skipped(SkipReason::UnknownEventType, event)),
+        },
+    };
+    if options
+        .event_types
+        .as_ref()
+        .is_some_and(|types| !types.contains(event.event_type.as_ref()))
+    {
+        return Ok(Outcome::Skipped(SkipReason::EventTypeNotSelected, event));
+    }
+    let user_id = event.user.external_user_id.as_deref();
+    if user_id.is_none() && !options.include_anonymous {
+        return Ok(Outcome::Skipped(SkipReason::NoExternalUserId, event));
+    }
+
+    // The checks below stand in for Segment, which answers 200 and then silently drops
+    // such messages (segment-api.md A3).
+    if user_id.is_none() && event.user.user_id.is_none() {
+        return Err(InvalidEvent::new(
+            "no_identity",
+            "neither `external_user_id` nor `user_id` is set",
+        ));
+    }
+    if name.trim().is_empty() {
+        return Err(InvalidEvent::new(
+            "empty_event_name",
+            "the configured Segment event name is empty",
+        ));
+    }
+    if event.id.chars().count() >= SEGMENT_MAX_MESSAGE_ID_CHARS {
+        return Err(InvalidEvent::new(
+            "message_id_too_long",
+            "`id` has 100 or more characters",
+        ));
+    }
+    write_track(
+        &TrackInput {
+            event: &event,
+            lifted: &lifted,
+            name,
+            user_id,
+            options,
+        },
+        buffer,
+    );
+    if buffer.len() > SEGMENT_MAX_MESSAGE_BYTES {
+        return Err(InvalidEvent::new(
+            "message_too_large",
+            format!(
+                "the Segment message is {} bytes, over the 32,000-byte limit",
+                buffer.len()
+            ),
+        ));
+    }
+    // serde_json writes only valid UTF-8.
+    let json = String::from_utf8_lossy(buffer).into_owned();
+    Ok(Outcome::Mapped(Mapped { route, json }))
+}
+
+fn pick_route(routing: &Routing, request_route: RouteId, lifted: &Lifted<'_>) -> RouteId {
+    if !routing.has_app_routes() {
+        return request_route;
+    }
+    lifted
+        .app_id
+        .as_deref()
+        .and_then(|app| routing.for_app(app))
+        .or_else(|| lifted.app_group_id.as_deref().and_then(|group| routing.for_app(group)))
+        .unwrap_or(request_route)
+}
+
+/// The `id` of an event that failed to parse, for reports; only when it is a plain string.
+fn best_effort_id(raw: &RawValue) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct IdOnly<'a> {
+        #[serde(borrow)]
+        id: Option<crate::currents::BorrowedText<'a>>,
+    }
+    serde_json::from_str::<IdOnly<'_>>(raw.get())
+        .ok()?
+        .id
+        .map(|t| t.0.into_owned())
+}
