@@ -220,12 +220,15 @@ enum PiiKind {
 }
 
 impl PiiKind {
-    /// Properties that hold personal data: emails, any phone number, and free text a user wrote
-    /// or their browser sent.
-    fn of(key: &str) -> Option<Self> {
+    /// Properties that hold personal data: emails, any phone number, free text a user wrote or
+    /// their browser sent, and a subscription change's `channel_identifier`, which is the
+    /// user's email address or phone number.
+    fn of(key: &str, value: &RawValue) -> Option<Self> {
         match key {
             "email_address" => Some(Self::Email),
             "user_agent" | "message_body" => Some(Self::Text),
+            "channel_identifier" if value.get().contains('@') => Some(Self::Email),
+            "channel_identifier" => Some(Self::Phone),
             _ if key.ends_with("phone_number") => Some(Self::Phone),
             _ => None,
         }
@@ -274,7 +277,7 @@ impl Serialize for PropertiesOut<'_, '_> {
                 "content_card_id" if properties.get("card_id").is_none() => "card_id",
                 other => other,
             };
-            match (PiiKind::of(key), self.pii) {
+            match (PiiKind::of(key, value), self.pii) {
                 (None, _) | (Some(_), PiiMode::Keep) => map.serialize_entry(key, value)?,
                 (Some(_), PiiMode::Drop) => {}
                 (Some(kind), PiiMode::Hash) => match string_value(value) {

@@ -1,0 +1,250 @@
+//! Shared test helpers: fakes for every port, configuration from literals, fixtures.
+#![allow(dead_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use currents_segment::config::{Config, SegmentTarget};
+use currents_segment::ingest::Ingest;
+use currents_segment::ports::{AttemptError, Clock, Deliver, Park, Postpone, QueueError};
+use currents_segment::replay::Replay;
+use currents_segment::segment::RetryPolicy;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+pub const TOKEN: &str = "test-token_123";
+pub const WRITE_KEY: &str = "wk_test_secret";
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).expect("fixture exists")
+}
+
+pub fn config(vars: &[(&str, &str)]) -> Config {
+    let mut map: HashMap<String, String> = [
+        ("SEGMENT_WRITE_KEY", WRITE_KEY),
+        ("CURRENTS_AUTH_TOKEN", TOKEN),
+        ("RETRY_QUEUE_URL", "retry"),
+        ("DEAD_LETTER_QUEUE_URL", "dead"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in vars {
+        map.insert(k.to_string(), v.to_string());
+    }
+    Config::from_lookup(|k| map.get(k).cloned()).expect("valid test config")
+}
+
+/// A clock that only moves when told.
+pub struct FixedClock(Mutex<OffsetDateTime>);
+
+impl FixedClock {
+    pub fn at(unix: i64) -> Arc<Self> {
+        Arc::new(Self(Mutex::new(OffsetDateTime::from_unix_timestamp(unix).unwrap())))
+    }
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().unwrap();
+        *now += by;
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// A Segment stand-in that answers from a script (then 200) and records every body.
+#[derive(Default)]
+pub struct ScriptedSegment {
+    script: Mutex<VecDeque<Result<(), AttemptError>>>,
+    always: Mutex<Option<Result<(), AttemptError>>>,
+    pub bodies: Mutex<Vec<Value>>,
+    delivered: Mutex<Vec<String>>,
+}
+
+impl ScriptedSegment {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+    pub fn then(self: &Arc<Self>, answer: Result<(), AttemptError>) -> Arc<Self> {
+        self.script.lock().unwrap().push_back(answer);
+        self.clone()
+    }
+    pub fn always(self: &Arc<Self>, answer: Result<(), AttemptError>) -> Arc<Self> {
+        *self.always.lock().unwrap() = Some(answer);
+        self.clone()
+    }
+    pub fn requests(&self) -> usize {
+        self.bodies.lock().unwrap().len()
+    }
+    /// `messageId`s of every message Segment answered 2xx for.
+    pub fn delivered_ids(&self) -> Vec<String> {
+        self.delivered.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Deliver for ScriptedSegment {
+    async fn deliver(&self, _target: &SegmentTarget, body: Vec<u8>, _timeout: Duration) -> Result<(), AttemptError> {
+        let value: Value = serde_json::from_slice(&body).expect("batch body is JSON");
+        let answer = match self.script.lock().unwrap().pop_front() {
+            Some(answer) => answer,
+            None => self.always.lock().unwrap().clone().unwrap_or(Ok(())),
+        };
+        if answer.is_ok() {
+            let ids = value["batch"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["messageId"].as_str().unwrap().to_owned());
+            self.delivered.lock().unwrap().extend(ids);
+        }
+        self.bodies.lock().unwrap().push(value);
+        answer
+    }
+}
+
+/// A queue that records what it accepted; it can be told to refuse the next N calls.
+#[derive(Default)]
+pub struct RecordingQueue {
+    pub bodies: Mutex<Vec<String>>,
+    refuse: AtomicUsize,
+    pub postponed: Mutex<Vec<(String, Duration)>>,
+}
+
+impl RecordingQueue {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+    pub fn refuse_next(&self, calls: usize) {
+        self.refuse.store(calls, Ordering::SeqCst);
+    }
+    pub fn envelopes(&self) -> Vec<Value> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| serde_json::from_str(b).unwrap())
+            .collect()
+    }
+    pub fn message_count(&self) -> usize {
+        self.envelopes()
+            .iter()
+            .map(|e| e["messages"].as_array().map_or(0, Vec::len))
+            .sum()
+    }
+}
+
+#[async_trait]
+impl Park for RecordingQueue {
+    async fn park(&self, bodies: &[String]) -> Result<(), QueueError> {
+        if self.refuse.load(Ordering::SeqCst) > 0 {
+            self.refuse.fetch_sub(1, Ordering::SeqCst);
+            return Err(QueueError {
+                failed: bodies.len(),
+                total: bodies.len(),
+                reason: "refused by test".into(),
+            });
+        }
+        self.bodies.lock().unwrap().extend(bodies.iter().cloned());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Postpone for RecordingQueue {
+    async fn postpone(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
+        self.postponed.lock().unwrap().push((receipt_handle.to_owned(), delay));
+        Ok(())
+    }
+}
+
+/// Fast retries so tests never wait long.
+pub fn quick_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        request_timeout: Duration::from_millis(500),
+    }
+}
+
+pub struct Harness {
+    pub segment: Arc<ScriptedSegment>,
+    pub retry: Arc<RecordingQueue>,
+    pub dead: Arc<RecordingQueue>,
+    pub clock: Arc<FixedClock>,
+    pub config: Arc<Config>,
+}
+
+impl Harness {
+    pub fn new(config: Config) -> Self {
+        Self {
+            segment: ScriptedSegment::new(),
+            retry: RecordingQueue::new(),
+            dead: RecordingQueue::new(),
+            clock: FixedClock::at(1_764_000_000),
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn ingest(&self) -> Ingest {
+        Ingest {
+            config: self.config.clone(),
+            segment: self.segment.clone(),
+            retry_queue: self.retry.clone(),
+            dead_letters: self.dead.clone(),
+            clock: self.clock.clone(),
+            policy: quick_policy(),
+        }
+    }
+
+    pub fn replay(&self) -> Replay {
+        Replay {
+            config: self.config.clone(),
+            segment: self.segment.clone(),
+            dead_letters: self.dead.clone(),
+            retry_queue: self.retry.clone(),
+            clock: self.clock.clone(),
+            policy: quick_policy(),
+        }
+    }
+}
+
+/// A lambda_http request as API Gateway would hand it over.
+pub fn post(path: &str, headers: &[(&str, &str)], body: impl Into<lambda_http::Body>) -> lambda_http::Request {
+    let mut builder = lambda_http::http::Request::builder().method("POST").uri(path);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(body.into()).unwrap()
+}
+
+pub fn bearer() -> (&'static str, String) {
+    ("authorization", format!("Bearer {TOKEN}"))
+}
+
+pub async fn send(harness: &Harness, request: lambda_http::Request) -> (u16, Value) {
+    let response = harness.ingest().handle(request).await;
+    let status = response.status().as_u16();
+    let body: Value = serde_json::from_slice(response.body().as_ref()).expect("answer is JSON");
+    (status, body)
+}
+
+/// Asserts the 200 answer's counts add up and returns them as (delivered, parked, skipped, dead).
+pub fn counts(body: &Value) -> (u64, u64, u64, u64) {
+    let get = |k: &str| body[k].as_u64().unwrap_or_else(|| panic!("count {k} in {body}"));
+    let (received, d, p, s, r) = (
+        get("received"),
+        get("delivered"),
+        get("parked"),
+        get("skipped"),
+        get("dead_lettered"),
+    );
+    assert_eq!(received, d + p + s + r, "counts must add up: {body}");
+    (d, p, s, r)
+}
