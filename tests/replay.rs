@@ -1,0 +1,201 @@
+//! Replay with fakes behind every port and a clock the tests move.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use common::{Harness, bearer, config, counts, fixture, post, send};
+use currents_segment::ports::AttemptError;
+use tokio::time::Instant;
+
+fn sqs_event(bodies: &[String], receive_count: u32) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    for (i, body) in bodies.iter().enumerate() {
+        let mut message = SqsMessage::default();
+        message.message_id = Some(format!("msg-{i}"));
+        message.receipt_handle = Some(format!("receipt-{i}"));
+        message.body = Some(body.clone());
+        message
+            .attributes
+            .insert("ApproximateReceiveCount".into(), receive_count.to_string());
+        event.records.push(message);
+    }
+    event
+}
+
+fn failures(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+/// Ingest a batch with Segment down so its envelopes land on the fake RetryQueue.
+async fn park_a_batch(harness: &Harness) -> Vec<String> {
+    harness.segment.always(Err(AttemptError::Status {
+        status: 503,
+        retry_after: None,
+    }));
+    let (auth, value) = bearer();
+    let (status, body) = send(
+        harness,
+        post("/currents", &[(auth, &value)], fixture("all-events.json")),
+    )
+    .await;
+    assert_eq!((status, counts(&body).1), (200, 34));
+    std::mem::take(&mut *harness.retry.bodies.lock().unwrap())
+}
+
+fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(10)
+}
+
+#[tokio::test]
+async fn segment_back_up_delivers_every_parked_event_once_with_a_fresh_sent_at() {
+    let harness = Harness::new(config(&[]));
+    let parked = park_a_batch(&harness).await;
+    let ingest_requests = harness.segment.requests();
+    harness.segment.always(Ok(()));
+    harness.clock.advance(Duration::from_secs(3600));
+    let response = harness.replay().handle(sqs_event(&parked, 2), deadline()).await;
+    assert!(failures(&response).is_empty());
+    let mut ids = harness.segment.delivered_ids();
+    assert_eq!(ids.len(), 34);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 34, "each messageId exactly once");
+    let bodies = harness.segment.bodies.lock().unwrap();
+    let replayed = &bodies[ingest_requests];
+    assert_eq!(
+        replayed["sentAt"], "2025-11-24T17:00:00.000Z",
+        "sentAt is the replay time, not the park time"
+    );
+    assert!(harness.dead.bodies.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn still_down_reports_the_record_and_backs_off_its_visibility() {
+    let harness = Harness::new(config(&[]));
+    let parked = park_a_batch(&harness).await;
+    let response = harness.replay().handle(sqs_event(&parked, 3), deadline()).await;
+    assert_eq!(failures(&response), ["msg-0"]);
+    let postponed = harness.retry.postponed.lock().unwrap().clone();
+    assert_eq!(
+        postponed,
+        [("receipt-0".to_owned(), Duration::from_secs(240))],
+        "60 s doubled per receive"
+    );
+    assert!(harness.dead.bodies.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_expired_record_is_dead_lettered_and_never_sent() {
+    let harness = Harness::new(config(&[]));
+    let parked = park_a_batch(&harness).await;
+    let requests_before = harness.segment.requests();
+    harness.segment.always(Ok(()));
+    harness.clock.advance(Duration::from_secs(48 * 3600));
+    let response = harness.replay().handle(sqs_event(&parked, 40), deadline()).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(
+        harness.segment.requests(),
+        requests_before,
+        "Segment never sees an expired delivery"
+    );
+    let dead = harness.dead.envelopes();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["reason"], "expired");
+    assert_eq!(dead[0]["messages"].as_array().unwrap().len(), 34);
+    assert_eq!(dead[0]["first_failed_at"], "2025-11-24T16:00:00Z");
+}
+
+#[tokio::test]
+async fn one_second_before_expiry_it_is_still_replayed() {
+    let harness = Harness::new(config(&[("REPLAY_MAX_AGE_HOURS", "2")]));
+    let parked = park_a_batch(&harness).await;
+    harness.segment.always(Ok(()));
+    harness.clock.advance(Duration::from_secs(2 * 3600 - 1));
+    let response = harness.replay().handle(sqs_event(&parked, 5), deadline()).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(harness.segment.delivered_ids().len(), 34);
+}
+
+#[tokio::test]
+async fn undecodable_bodies_are_dead_lettered_with_the_original_body() {
+    let harness = Harness::new(config(&[]));
+    let bodies = vec![
+        "not json".to_owned(),
+        r#"{"version":9,"route":"default","first_failed_at":"2026-01-01T00:00:00Z"}"#.to_owned(),
+    ];
+    let response = harness.replay().handle(sqs_event(&bodies, 1), deadline()).await;
+    assert!(failures(&response).is_empty());
+    let dead = harness.dead.envelopes();
+    assert_eq!(dead.len(), 2);
+    assert!(dead.iter().all(|e| e["reason"] == "undecodable"));
+    assert_eq!(dead[0]["body"], "not json");
+    assert!(dead[1]["last_error"].as_str().unwrap().contains("version 9"));
+}
+
+#[tokio::test]
+async fn a_removed_route_is_dead_lettered_not_lost() {
+    let harness = Harness::new(config(&[("ROUTES", r#"{"brand-a":{"write_key":"ka"}}"#)]));
+    let (auth, value) = bearer();
+    harness.segment.always(Err(AttemptError::Timeout));
+    let (status, _) = send(
+        &harness,
+        post("/currents/brand-a", &[(auth, &value)], fixture("all-events.json")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let parked = std::mem::take(&mut *harness.retry.bodies.lock().unwrap());
+    // Redeploy without brand-a, then replay.
+    let after = Harness::new(config(&[]));
+    let response = after.replay().handle(sqs_event(&parked, 2), deadline()).await;
+    assert!(failures(&response).is_empty());
+    let dead = after.dead.envelopes();
+    assert_eq!(
+        (dead[0]["reason"].as_str(), dead[0]["route"].as_str()),
+        (Some("unknown_route"), Some("brand-a"))
+    );
+    assert_eq!(after.segment.requests(), 0);
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_at_replay_is_dead_lettered() {
+    let harness = Harness::new(config(&[]));
+    let parked = park_a_batch(&harness).await;
+    harness.segment.always(Err(AttemptError::Status {
+        status: 413,
+        retry_after: None,
+    }));
+    let response = harness.replay().handle(sqs_event(&parked, 2), deadline()).await;
+    assert!(failures(&response).is_empty());
+    let dead = harness.dead.envelopes();
+    assert_eq!(dead[0]["reason"], "permanent_failure");
+    assert_eq!(dead[0]["messages"].as_array().unwrap().len(), 34);
+}
+
+#[tokio::test]
+async fn a_failed_dead_letter_send_keeps_the_record_on_the_queue() {
+    let harness = Harness::new(config(&[]));
+    harness.dead.refuse_next(1);
+    let response = harness
+        .replay()
+        .handle(sqs_event(&["garbage".to_owned()], 1), deadline())
+        .await;
+    assert_eq!(failures(&response), ["msg-0"]);
+}
+
+#[tokio::test]
+async fn records_are_judged_one_by_one() {
+    let harness = Harness::new(config(&[]));
+    let mut parked = park_a_batch(&harness).await;
+    harness.segment.always(Ok(()));
+    parked.push("garbage".to_owned());
+    let response = harness.replay().handle(sqs_event(&parked, 1), deadline()).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(harness.segment.delivered_ids().len(), 34);
+    assert_eq!(harness.dead.envelopes().len(), 1);
+}
