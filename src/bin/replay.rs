@@ -1,17 +1,17 @@
 //! The `replay` Lambda: RetryQueue SQS events → Segment, or the dead-letter queue.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use currents_segment::config::Config;
+use currents_segment::ingest::{deadline_from_epoch_ms, reserve_for};
 use currents_segment::park::{SqsQueue, client_from_env};
 use currents_segment::ports::SystemClock;
 use currents_segment::replay::Replay;
 use currents_segment::segment::{RetryPolicy, SegmentHttp};
 use lambda_runtime::{LambdaEvent, service_fn};
-use tokio::time::Instant;
 
 /// Time kept back at the end of an invocation for dead-letter sends and the response.
 const FINISH_RESERVE: Duration = Duration::from_secs(5);
@@ -36,11 +36,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let replay = &replay;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let remaining = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
-        let deadline = Instant::now() + remaining.saturating_sub(FINISH_RESERVE);
+        let deadline = deadline_from_epoch_ms(event.context.deadline);
+        let deadline = deadline - reserve_for(deadline, FINISH_RESERVE);
         Ok::<SqsBatchResponse, std::convert::Infallible>(replay.handle(event.payload, deadline).await)
     }))
     .await

@@ -12,8 +12,11 @@ use super::pipeline::PARK_RESERVE;
 use super::{Counts, Ingest, IngestError};
 use crate::metrics::Metrics;
 
-/// Used when no Lambda context is present (tests, local tools).
+/// Used when no usable deadline is given (tests, local emulators).
 const DEFAULT_TIME_BUDGET: Duration = Duration::from_secs(20);
+
+/// Epoch milliseconds of 2001-09-09: any real Lambda deadline is later.
+const PLAUSIBLE_EPOCH_MS: u64 = 1_000_000_000_000;
 
 /// The parts of an HTTP request ingest looks at.
 pub struct IngestRequest<'r> {
@@ -43,10 +46,7 @@ impl Ingest {
             .and_then(|q| q.first("route"))
             .filter(|r| !r.is_empty());
         let route = query_route.or_else(|| route_from_path(request.uri().path()));
-        let deadline = match request.lambda_context_ref() {
-            Some(context) => deadline_from_epoch_ms(context.deadline),
-            None => Instant::now() + DEFAULT_TIME_BUDGET,
-        };
+        let deadline = deadline_from_epoch_ms(request.lambda_context_ref().map_or(0, |c| c.deadline));
         let headers = request.headers();
         let input = IngestRequest {
             authorization: headers.get_all(AUTHORIZATION).iter().map(|v| v.as_bytes()).collect(),
@@ -54,7 +54,7 @@ impl Ingest {
             method_is_post: request.method() == Method::POST,
             route,
             body: request.body().as_ref(),
-            deadline: deadline.checked_sub(PARK_RESERVE).unwrap_or_else(Instant::now),
+            deadline: deadline - reserve_for(deadline, PARK_RESERVE),
         };
         let mut metrics = Metrics::default();
         let result = self.process(input, &mut metrics).await;
@@ -63,7 +63,18 @@ impl Ingest {
     }
 }
 
-fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
+/// The time to keep back before `deadline`: `wanted`, or a third of what is left when the
+/// invocation is short, so a small timeout still leaves room to try Segment.
+pub fn reserve_for(deadline: Instant, wanted: Duration) -> Duration {
+    wanted.min(deadline.saturating_duration_since(Instant::now()) / 3)
+}
+
+/// Turns Lambda's deadline (epoch milliseconds) into an `Instant`. A value that cannot be an
+/// epoch time counts as no deadline: `cargo lambda watch` sends its timeout (600000) there.
+pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
+    if deadline_ms < PLAUSIBLE_EPOCH_MS {
+        return Instant::now() + DEFAULT_TIME_BUDGET;
+    }
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
@@ -100,6 +111,16 @@ fn respond(result: Result<Counts, IngestError>) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn implausible_deadlines_fall_back_to_the_default_budget() {
+        let budget = |ms| deadline_from_epoch_ms(ms).saturating_duration_since(Instant::now());
+        assert!(budget(0) > Duration::from_secs(19));
+        assert!(budget(600_000) > Duration::from_secs(19));
+        let soon = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64 + 5_000;
+        assert!(budget(soon) <= Duration::from_secs(5));
+        assert!(budget(soon) > Duration::from_secs(3));
+    }
 
     #[test]
     fn the_route_comes_from_the_path_after_currents() {

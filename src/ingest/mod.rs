@@ -9,5 +9,5 @@ mod pipeline;
 pub use auth::{AuthError, authorize};
 pub use body::decode_body;
 pub use error::IngestError;
-pub use handler::{IngestRequest, route_from_path};
+pub use handler::{IngestRequest, deadline_from_epoch_ms, reserve_for, route_from_path};
 pub use pipeline::{Counts, Ingest};

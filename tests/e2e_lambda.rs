@@ -1,0 +1,216 @@
+//! End to end through the real binaries under `cargo lambda watch`: Braze's POST goes to the
+//! ingest function URL emulation over HTTP, replay is invoked with the SQS event read from moto.
+//! `scripts/test` starts watch and moto and sets the E2E_* variables.
+
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::config::{Credentials, Region};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use serde_json::Value;
+use wiremock::matchers::{basic_auth, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TOKEN: &str = "e2e-token-0123456789";
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set; run scripts/test"))
+}
+
+struct Env {
+    http: reqwest::Client,
+    watch: String,
+    sqs: Client,
+    retry_url: String,
+    dead_url: String,
+}
+
+impl Env {
+    async fn new() -> Self {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .endpoint_url(env("SQS_ENDPOINT"))
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+            .build();
+        Self {
+            // The first request makes cargo lambda watch build the function: allow minutes.
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(900))
+                .build()
+                .unwrap(),
+            watch: env("E2E_WATCH_URL"),
+            sqs: Client::from_conf(config),
+            retry_url: env("E2E_RETRY_QUEUE_URL"),
+            dead_url: env("E2E_DEAD_LETTER_QUEUE_URL"),
+        }
+    }
+
+    async fn post_currents(&self, token: &str, body: Vec<u8>) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/lambda-url/ingest/currents", self.watch))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .header("braze-currents-version", "1")
+            .body(body)
+            .send()
+            .await
+            .expect("ingest answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON answer, got {status} {text}")),
+        )
+    }
+
+    async fn invoke_replay(&self, event: &SqsEvent) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/2015-03-31/functions/replay/invocations", self.watch))
+            .body(serde_json::to_vec(event).unwrap())
+            .send()
+            .await
+            .expect("replay answers");
+        assert!(
+            response.status().is_success(),
+            "replay invocation failed: {}",
+            response.status()
+        );
+        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+    }
+
+    /// Drains a queue, deleting what it read (as Lambda's event source does after success).
+    async fn drain(&self, url: &str) -> Vec<SqsMessage> {
+        let mut out = Vec::new();
+        loop {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+                .send()
+                .await
+                .unwrap()
+                .messages
+                .unwrap_or_default();
+            if received.is_empty() {
+                return out;
+            }
+            for message in received {
+                let handle = message.receipt_handle.clone().unwrap();
+                self.sqs
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .unwrap();
+                let mut record = SqsMessage::default();
+                record.message_id = message.message_id;
+                record.receipt_handle = message.receipt_handle;
+                record.body = message.body;
+                for (name, value) in message.attributes.unwrap_or_default() {
+                    record.attributes.insert(name.as_str().to_owned(), value);
+                }
+                out.push(record);
+            }
+        }
+    }
+}
+
+fn file(path: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn counts(body: &Value) -> [u64; 5] {
+    ["received", "delivered", "parked", "skipped", "dead_lettered"].map(|k| body[k].as_u64().unwrap())
+}
+
+async fn delivered_ids(segment: &MockServer) -> Vec<String> {
+    let mut ids = Vec::new();
+    for request in segment.received_requests().await.unwrap() {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        ids.extend(
+            body["batch"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["messageId"].as_str().unwrap().to_owned()),
+        );
+    }
+    ids
+}
+
+#[tokio::test]
+#[ignore = "needs cargo lambda watch and moto: run scripts/test"]
+async fn braze_to_segment_through_the_real_binaries() {
+    let env = Env::new().await;
+    let port: u16 = std::env::var("E2E_SEGMENT_PORT")
+        .expect("E2E_SEGMENT_PORT")
+        .parse()
+        .unwrap();
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let segment = MockServer::builder().listener(listener).start().await;
+
+    // A wrong token is refused before anything else happens.
+    let (status, _) = env.post_currents("wrong", file("tests/fixtures/all-events.json")).await;
+    assert_eq!(status, 401);
+
+    // Segment down: ingest parks all 34 events in the stand-in RetryQueue and answers 200.
+    let outage = Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount_as_scoped(&segment)
+        .await;
+    let (status, body) = env.post_currents(TOKEN, file("tests/fixtures/all-events.json")).await;
+    assert_eq!((status, counts(&body)), (200, [34, 0, 34, 0, 0]), "{body}");
+    drop(outage);
+
+    // Segment back: replay, invoked with the SQS event read from the queue, delivers each once.
+    Mock::given(method("POST"))
+        .and(path("/v1/batch"))
+        .and(basic_auth("e2e-write-key", ""))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&segment)
+        .await;
+    let mut event = SqsEvent::default();
+    event.records = env.drain(&env.retry_url).await;
+    assert!(!event.records.is_empty());
+    let response = env.invoke_replay(&event).await;
+    assert_eq!(response["batchItemFailures"], serde_json::json!([]), "{response}");
+    let mut ids = delivered_ids(&segment).await;
+    assert_eq!(ids.len(), 34);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 34, "each messageId exactly once");
+
+    // A mixed batch: good events delivered, invalid ones dead-lettered with their raw form.
+    let (status, body) = env.post_currents(TOKEN, file("tests/fixtures/mixed-batch.json")).await;
+    assert_eq!((status, counts(&body)), (200, [10, 2, 0, 2, 6]), "{body}");
+    let dead = env.drain(&env.dead_url).await;
+    let envelopes: Vec<Value> = dead
+        .iter()
+        .map(|r| serde_json::from_str(r.body.as_deref().unwrap()).unwrap())
+        .collect();
+    assert!(envelopes.iter().all(|e| e["reason"] == "invalid_event"));
+    assert_eq!(
+        envelopes
+            .iter()
+            .map(|e| e["events"].as_array().unwrap().len())
+            .sum::<usize>(),
+        6
+    );
+
+    // The committed expired sample goes to the dead-letter queue and never to Segment.
+    let before = segment.received_requests().await.unwrap().len();
+    let expired: SqsEvent = serde_json::from_slice(&file("events/replay-expired.json")).unwrap();
+    let response = env.invoke_replay(&expired).await;
+    assert_eq!(response["batchItemFailures"], serde_json::json!([]));
+    assert_eq!(segment.received_requests().await.unwrap().len(), before);
+    let dead = env.drain(&env.dead_url).await;
+    let envelope: Value = serde_json::from_str(dead[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(envelope["reason"], "expired");
+}
