@@ -1,0 +1,126 @@
+//! The `currents-segment` binary as a user runs it.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_currents-segment");
+
+fn run(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Output {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn transform_needs_no_keys_and_prints_deterministic_json() {
+    let first = run(&["transform", &fixture("mixed-batch.json")], &[], b"");
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let second = run(
+        &["transform"],
+        &[],
+        &std::fs::read(fixture("mixed-batch.json")).unwrap(),
+    );
+    assert_eq!(
+        first.stdout, second.stdout,
+        "same output from a file and from stdin, every time"
+    );
+    let value: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(value["batch"].as_array().unwrap().len(), 2);
+    assert!(value["batch"][0].get("sentAt").is_none());
+    assert_eq!(
+        value["skipped"][0],
+        serde_json::json!({"index": 1, "id": "mixed-anon-1", "event_type": "users.messages.email.Send", "reason": "no_external_user_id"})
+    );
+    assert_eq!(value["dead_lettered"][0]["reason"], "missing_time");
+}
+
+#[test]
+fn transform_reads_the_mapping_configuration() {
+    let output = run(
+        &["transform", &fixture("all-events.json")],
+        &[
+            ("EVENT_TYPES", "users.messages.email.Open"),
+            ("EVENT_NAMES", r#"{"users.messages.email.Open":"Opened"}"#),
+        ],
+        b"",
+    );
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["batch"].as_array().unwrap().len(), 1);
+    assert_eq!(value["batch"][0]["event"], "Opened");
+    assert_eq!(value["skipped"].as_array().unwrap().len(), 33);
+}
+
+#[test]
+fn an_unreadable_body_exits_2_with_one_line() {
+    for (args, stdin) in [
+        (vec!["transform"], &b"{not json"[..]),
+        (vec!["transform", "/nonexistent/file.json"], b""),
+    ] {
+        let output = run(&args, &[], stdin);
+        assert_eq!(output.status.code(), Some(2));
+        assert!(output.stdout.is_empty());
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("currents-segment: "));
+    }
+    assert_eq!(run(&["frobnicate"], &[], b"").status.code(), Some(2));
+    assert_eq!(
+        run(&["transform", "--route", "nope"], &[], b"{}").status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn check_config_prints_effective_settings_and_never_a_secret() {
+    let env = [
+        ("SEGMENT_WRITE_KEY", "wk_default_SECRET"),
+        ("CURRENTS_AUTH_TOKEN", "token_SECRET_value"),
+        (
+            "ROUTES",
+            r#"{"brand-a":{"write_key":"wk_a_SECRET","region":"eu","pii_mode":"hash"}}"#,
+        ),
+        ("APP_ROUTES", r#"{"app-1":"brand-a"}"#),
+        ("RETRY_QUEUE_URL", "https://sqs.example/retry"),
+    ];
+    let output = run(&["check-config"], &env, b"");
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(!text.contains("SECRET"), "{text}");
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let routes = value["routes"].as_array().unwrap();
+    assert_eq!(routes.len(), 2);
+    assert_eq!(routes[0]["name"], "brand-a");
+    assert_eq!(routes[0]["write_key"], "[redacted]");
+    assert_eq!(routes[0]["pii_mode"], "hash");
+    assert_eq!(routes[0]["endpoint"], "https://events.eu1.segmentapis.com");
+    assert_eq!(value["app_routes"]["app-1"], "brand-a");
+    assert_eq!(value["auth"]["token"], "[redacted]");
+    assert_eq!(value["ready_for_lambda"], false);
+    assert!(value["problems"][0].as_str().unwrap().contains("DEAD_LETTER_QUEUE_URL"));
+}
+
+#[test]
+fn check_config_rejects_bad_configuration_without_quoting_it() {
+    let output = run(
+        &["check-config"],
+        &[("ROUTES", r#"{"a":{"write_key":"wk_SECRET","colour":"x"}}"#)],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("ROUTES") && !stderr.contains("SECRET"), "{stderr}");
+}
