@@ -2,27 +2,50 @@
 //! template's `LoggingConfig`), then `RUST_LOG`, else INFO.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
-/// Installs the JSON subscriber. Logs go to stderr so stdout stays free for EMF documents and
-/// for the CLI's output.
+/// The level filter production uses: `level` for our code, WARN at most for the HTTP and AWS
+/// libraries, whose debug output can include request details.
+pub fn filter(level: &str) -> EnvFilter {
+    let filter = EnvFilter::try_new(level.to_ascii_lowercase()).unwrap_or_else(|_| EnvFilter::new("info"));
+    [
+        "aws_smithy_runtime=warn",
+        "aws_smithy_http_client=warn",
+        "aws_config=warn",
+        "hyper=warn",
+        "hyper_util=warn",
+        "reqwest=warn",
+        "h2=warn",
+        "rustls=warn",
+    ]
+    .iter()
+    .fold(filter, |filter, directive| {
+        filter.add_directive(directive.parse().expect("static directive"))
+    })
+}
+
+/// Installs the JSON subscriber writing to `writer`. Returns false if one was already set.
+pub fn init_with<W>(level: &str, writer: W) -> bool
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter(level))
+        .with_target(false)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_writer(writer)
+        .try_init()
+        .is_ok()
+}
+
+/// Installs the JSON subscriber on stderr, so stdout stays free for EMF documents and for the
+/// CLI's output.
 pub fn init() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "info".to_owned());
-    let filter = EnvFilter::try_new(level.to_ascii_lowercase()).unwrap_or_else(|_| EnvFilter::new("info"));
-    // Dependencies stay at WARN so request details never reach the logs through them.
-    let filter = filter
-        .add_directive("aws_smithy_runtime=warn".parse().expect("static directive"))
-        .add_directive("aws_config=warn".parse().expect("static directive"))
-        .add_directive("hyper=warn".parse().expect("static directive"))
-        .add_directive("reqwest=warn".parse().expect("static directive"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_writer(std::io::stderr)
-        .try_init();
+    init_with(&level, std::io::stderr);
 }

@@ -4,25 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
-use common::{Harness, bearer, config, counts, fixture, post, send};
+use common::{Harness, bearer, config, counts, fixture, post, send, sqs_event};
 use currents_segment::ports::AttemptError;
 use tokio::time::Instant;
-
-fn sqs_event(bodies: &[String], receive_count: u32) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    for (i, body) in bodies.iter().enumerate() {
-        let mut message = SqsMessage::default();
-        message.message_id = Some(format!("msg-{i}"));
-        message.receipt_handle = Some(format!("receipt-{i}"));
-        message.body = Some(body.clone());
-        message
-            .attributes
-            .insert("ApproximateReceiveCount".into(), receive_count.to_string());
-        event.records.push(message);
-    }
-    event
-}
 
 fn failures(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<String> {
     response

@@ -108,11 +108,16 @@ impl Deliver for ScriptedSegment {
     }
 }
 
-/// A queue that records what it accepted; it can be told to refuse the next N calls.
+/// A queue that records what it accepted. It can be told to refuse the next N calls, to
+/// accept only part of the next call (a partial SendMessageBatch failure), or to fail slowly
+/// (a timeout).
 #[derive(Default)]
 pub struct RecordingQueue {
     pub bodies: Mutex<Vec<String>>,
     refuse: AtomicUsize,
+    partial: AtomicUsize,
+    slow_failure: Mutex<Option<Duration>>,
+    pub calls: AtomicUsize,
     pub postponed: Mutex<Vec<(String, Duration)>>,
 }
 
@@ -122,6 +127,14 @@ impl RecordingQueue {
     }
     pub fn refuse_next(&self, calls: usize) {
         self.refuse.store(calls, Ordering::SeqCst);
+    }
+    /// The next call stores only its first half and reports the rest as failed.
+    pub fn accept_half_next(&self) {
+        self.partial.store(1, Ordering::SeqCst);
+    }
+    /// Every call waits `delay`, then fails, as an SQS call that times out.
+    pub fn time_out_after(&self, delay: Duration) {
+        *self.slow_failure.lock().unwrap() = Some(delay);
     }
     pub fn envelopes(&self) -> Vec<Value> {
         self.bodies
@@ -142,6 +155,25 @@ impl RecordingQueue {
 #[async_trait]
 impl Park for RecordingQueue {
     async fn park(&self, bodies: &[String]) -> Result<(), QueueError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let slow = *self.slow_failure.lock().unwrap();
+        if let Some(delay) = slow {
+            tokio::time::sleep(delay).await;
+            return Err(QueueError {
+                failed: bodies.len(),
+                total: bodies.len(),
+                reason: "timed out".into(),
+            });
+        }
+        if self.partial.swap(0, Ordering::SeqCst) > 0 {
+            let kept = bodies.len() / 2;
+            self.bodies.lock().unwrap().extend(bodies[..kept].iter().cloned());
+            return Err(QueueError {
+                failed: bodies.len() - kept,
+                total: bodies.len(),
+                reason: "partial".into(),
+            });
+        }
         if self.refuse.load(Ordering::SeqCst) > 0 {
             self.refuse.fetch_sub(1, Ordering::SeqCst);
             return Err(QueueError {
@@ -235,6 +267,23 @@ pub async fn send(harness: &Harness, request: lambda_http::Request) -> (u16, Val
     (status, body)
 }
 
+/// An SQS event as Lambda's SQS trigger delivers it: record `i` has message id `msg-i` and
+/// receipt handle `receipt-i`.
+pub fn sqs_event(bodies: &[String], receive_count: u32) -> aws_lambda_events::sqs::SqsEvent {
+    let mut event = aws_lambda_events::sqs::SqsEvent::default();
+    for (i, body) in bodies.iter().enumerate() {
+        let mut message = aws_lambda_events::sqs::SqsMessage::default();
+        message.message_id = Some(format!("msg-{i}"));
+        message.receipt_handle = Some(format!("receipt-{i}"));
+        message.body = Some(body.clone());
+        message
+            .attributes
+            .insert("ApproximateReceiveCount".into(), receive_count.to_string());
+        event.records.push(message);
+    }
+    event
+}
+
 /// Asserts the 200 answer's counts add up and returns them as (delivered, parked, skipped, dead).
 pub fn counts(body: &Value) -> (u64, u64, u64, u64) {
     let get = |k: &str| body[k].as_u64().unwrap_or_else(|| panic!("count {k} in {body}"));
@@ -248,3 +297,4 @@ pub fn counts(body: &Value) -> (u64, u64, u64, u64) {
     assert_eq!(received, d + p + s + r, "counts must add up: {body}");
     (d, p, s, r)
 }
+pub mod fault_segment;

@@ -1,0 +1,160 @@
+//! Fault injection: a scripted Segment on loopback down to the socket, SQS faults through the
+//! port's fake, and the Lambda deadline.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::fault_segment::{Fault, FaultSegment};
+use common::{Harness, RecordingQueue, bearer, config, counts, fixture, post};
+use currents_segment::config::{SegmentClientConfig, SegmentTarget};
+use currents_segment::ingest::Ingest;
+use currents_segment::ports::SystemClock;
+use currents_segment::secret::Secret;
+use currents_segment::segment::{BatchOutcome, RetryPolicy, SegmentHttp, deliver_batch};
+use lambda_http::RequestExt;
+use std::sync::Arc;
+
+const MESSAGES: [&str; 1] = [r#"{"type":"track","messageId":"m1"}"#];
+
+fn client() -> SegmentHttp {
+    SegmentHttp::new(&SegmentClientConfig {
+        connect_timeout: Duration::from_millis(500),
+        request_timeout: Duration::from_secs(2),
+        ingest_retry_budget: Duration::from_secs(2),
+    })
+    .unwrap()
+}
+
+fn policy(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+        request_timeout: Duration::from_millis(400),
+    }
+}
+
+async fn one_batch(server: &FaultSegment, max_attempts: u32) -> BatchOutcome {
+    let target = SegmentTarget {
+        endpoint: server.url.clone(),
+        write_key: Some(Secret::new("wk")),
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    deliver_batch(
+        &client(),
+        &SystemClock,
+        &target,
+        &MESSAGES,
+        &policy(max_attempts),
+        deadline,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn every_scripted_fault_gets_the_right_classification() {
+    let retryable = [
+        Fault::Status(500),
+        Fault::Status(502),
+        Fault::Status(503),
+        Fault::Status(504),
+        Fault::Status(429),
+        Fault::RetryAfter(429, 1),
+        Fault::Hang,
+        Fault::Reset,
+    ];
+    for fault in retryable {
+        let server = FaultSegment::start(&[fault], Fault::Ok).await;
+        let outcome = one_batch(&server, 1).await;
+        assert!(
+            matches!(outcome, BatchOutcome::Retryable { attempts: 1, .. }),
+            "{fault:?}: {outcome:?}"
+        );
+    }
+    for code in [400, 401, 413] {
+        let server = FaultSegment::start(&[Fault::Status(code)], Fault::Ok).await;
+        let outcome = one_batch(&server, 3).await;
+        assert!(
+            matches!(outcome, BatchOutcome::Permanent { attempts: 1, .. }),
+            "{code}: {outcome:?}"
+        );
+        assert_eq!(server.hits(), 1, "{code} is not retried");
+    }
+    let slow = FaultSegment::start(&[Fault::Slow(Duration::from_millis(150))], Fault::Ok).await;
+    assert_eq!(one_batch(&slow, 1).await, BatchOutcome::Delivered { attempts: 1 });
+}
+
+#[tokio::test]
+async fn fail_three_times_then_ok_is_delivered_on_the_fourth_attempt() {
+    let script = [Fault::Status(503), Fault::Reset, Fault::RetryAfter(429, 0)];
+    let server = FaultSegment::start(&script, Fault::Ok).await;
+    assert_eq!(one_batch(&server, 4).await, BatchOutcome::Delivered { attempts: 4 });
+    assert_eq!(server.hits(), 4);
+}
+
+#[tokio::test]
+async fn a_segment_that_hangs_forever_cannot_make_ingest_overrun_its_deadline() {
+    let server = FaultSegment::start(&[], Fault::Hang).await;
+    let harness = Harness::new(config(&[
+        ("SEGMENT_ENDPOINT", server.url.as_str()),
+        ("INGEST_RETRY_BUDGET_MS", "60000"),
+    ]));
+    let ingest = Ingest {
+        segment: Arc::new(SegmentHttp::new(&harness.config.segment).unwrap()),
+        ..harness.ingest()
+    };
+    // A Lambda invocation with 4 seconds left.
+    let mut context = lambda_runtime::Context::default();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    context.deadline = now_ms + 4_000;
+    let (auth, value) = bearer();
+    let request = post("/currents", &[(auth, &value)], fixture("all-events.json")).with_lambda_context(context);
+    let started = Instant::now();
+    let response = ingest.handle(request).await;
+    let elapsed = started.elapsed();
+    let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    assert_eq!(response.status(), 200, "{body}");
+    assert_eq!(counts(&body), (0, 34, 0, 0), "parked in time");
+    assert!(
+        elapsed < Duration::from_secs(4),
+        "answered before the Lambda deadline, took {elapsed:?}"
+    );
+    assert!(server.hits() >= 1);
+}
+
+#[tokio::test]
+async fn partial_whole_call_and_timed_out_sqs_failures_all_answer_503() {
+    let (auth, value) = bearer();
+    let down = || common::ScriptedSegment::new().always(Err(currents_segment::ports::AttemptError::Timeout));
+    type QueueFault = fn(&RecordingQueue);
+    let cases: [(&str, QueueFault); 3] = [
+        ("partial SendMessageBatch", |q| q.accept_half_next()),
+        ("whole call refused", |q| q.refuse_next(1)),
+        ("timeout", |q| q.time_out_after(Duration::from_millis(50))),
+    ];
+    for (name, fault) in cases {
+        let mut harness = Harness::new(config(&[("PARK_MESSAGE_MAX_BYTES", "65536")]));
+        harness.segment = down();
+        fault(&harness.retry);
+        // Large events so the batch needs several envelopes and a partial failure is possible.
+        let template: serde_json::Value = serde_json::from_slice(&fixture("all-events.json")).unwrap();
+        let events: Vec<serde_json::Value> = (0..8)
+            .map(|i| {
+                let mut e = template["events"][4].clone();
+                e["id"] = serde_json::json!(format!("big-{i}"));
+                e["properties"]["padding"] = serde_json::json!("p".repeat(25_000));
+                e
+            })
+            .collect();
+        let body = serde_json::to_vec(&serde_json::json!({ "events": events })).unwrap();
+        let response = harness
+            .ingest()
+            .handle(post("/currents", &[(auth, &value)], body))
+            .await;
+        assert_eq!(response.status(), 503, "{name}");
+    }
+}

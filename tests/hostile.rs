@@ -1,0 +1,203 @@
+//! Hostile and broken input: no panic, bounded work, a clear answer, and the good events of a
+//! mixed batch still go through.
+
+mod common;
+
+use common::{Harness, bearer, config, counts, fixture, post, send};
+use currents_segment::currents::parse_body;
+use currents_segment::transform::transform;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+fn good_event(id: &str) -> Value {
+    let fixture: Value = serde_json::from_slice(&fixture("all-events.json")).unwrap();
+    let mut event = fixture["events"][6].clone();
+    event["id"] = json!(id);
+    event
+}
+
+async fn post_events(events: Vec<Value>) -> (u16, Value) {
+    let harness = Harness::new(config(&[]));
+    let (auth, value) = bearer();
+    let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
+    send(&harness, post("/currents", &[(auth, &value)], body)).await
+}
+
+#[tokio::test]
+async fn wrong_types_in_place_of_events_and_fields_are_dead_lettered_beside_good_events() {
+    let mut wrong_time = good_event("t");
+    wrong_time["time"] = json!({"seconds": 1});
+    let mut wrong_props = good_event("p");
+    wrong_props["properties"] = json!("text");
+    let events = vec![
+        good_event("ok-1"),
+        json!(null),
+        json!(7),
+        json!("event"),
+        json!([1]),
+        wrong_time,
+        wrong_props,
+        good_event("ok-2"),
+    ];
+    let (status, body) = post_events(events).await;
+    assert_eq!(status, 200);
+    assert_eq!(counts(&body), (2, 0, 0, 6));
+}
+
+#[tokio::test]
+async fn very_long_strings_are_dead_lettered_and_the_rest_delivered() {
+    let mut long = good_event("long");
+    long["properties"]["campaign_name"] = json!("x".repeat(2_000_000));
+    let (status, body) = post_events(vec![long, good_event("ok")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(counts(&body), (1, 0, 0, 1));
+}
+
+#[tokio::test]
+async fn deep_nesting_never_overflows_the_stack_and_costs_only_its_own_event() {
+    let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    let with_deep = |id: &str, path: &str, depth: usize| {
+        let mut text = serde_json::to_string(&good_event(id)).unwrap();
+        let marker = format!(r#""{path}":{{"#);
+        let at = text.find(&marker).unwrap() + marker.len();
+        text.insert_str(at, &format!(r#""deep":{},"#, nested(depth)));
+        text
+    };
+    // serde_json skips values it does not keep without recursing, so depth costs nothing
+    // there: properties pass through as raw bytes (a huge one is dead-lettered as too large)
+    // and unknown user fields are ignored. A deep value where a string belongs (`id`) makes
+    // only that event invalid.
+    let mut deep_id = serde_json::to_string(&good_event("x")).unwrap();
+    deep_id = deep_id.replacen(r#""id":"x""#, &format!(r#""id":{}"#, nested(5_000)), 1);
+    let events = [
+        with_deep("deep-small", "properties", 120),
+        with_deep("deep-huge", "properties", 1_000_000),
+        with_deep("deep-user", "user", 5_000),
+        deep_id,
+        serde_json::to_string(&good_event("ok")).unwrap(),
+    ];
+    let harness = Harness::new(config(&[]));
+    let (auth, value) = bearer();
+    let body = format!(r#"{{"events":[{}]}}"#, events.join(","));
+    let (status, answer) = send(&harness, post("/currents", &[(auth, &value)], body)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(counts(&answer), (3, 0, 0, 2));
+    // Read as text: the dead-letter queue keeps the deep raw event, beyond what Value parses.
+    let dead = harness.dead.bodies.lock().unwrap().join("\n");
+    assert!(dead.contains(r#""last_error":"message_too_large"#));
+    assert!(dead.contains(r#""last_error":"malformed_event: field `id` must be a string"#));
+}
+
+#[tokio::test]
+async fn times_far_in_the_future_are_kept_and_milliseconds_or_negative_are_not() {
+    let mut future = good_event("future");
+    future["time"] = json!(4_102_444_800_i64); // 2100-01-01
+    let mut millis = good_event("ms");
+    millis["time"] = json!(1_764_000_000_000_i64);
+    let mut negative = good_event("neg");
+    negative["time"] = json!(-5);
+    let (status, body) = post_events(vec![future, millis, negative]).await;
+    assert_eq!(status, 200);
+    assert_eq!(counts(&body), (1, 0, 0, 2), "Braze's own samples carry future dates");
+}
+
+#[tokio::test]
+async fn duplicate_keys_are_decided_not_guessed() {
+    let harness = Harness::new(config(&[]));
+    let (auth, value) = bearer();
+    let event =
+        r#"{"event_type":"users.messages.email.Send","id":"a","id":"b","time":1,"user":{"external_user_id":"u"}}"#;
+    let props = r#"{"event_type":"users.messages.email.Send","id":"c","time":1,"user":{"external_user_id":"u"},"properties":{"k":1,"k":2}}"#;
+    let (status, body) = send(
+        &harness,
+        post(
+            "/currents",
+            &[(auth, &value)],
+            format!(r#"{{"events":[{event},{props}]}}"#),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        counts(&body),
+        (1, 0, 0, 1),
+        "a repeated event field is invalid; a repeated property keeps its last value"
+    );
+    let sent = &harness.segment.bodies.lock().unwrap()[0]["batch"][0]["properties"];
+    assert_eq!(sent["k"], 2);
+}
+
+fn arbitrary_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        ".{0,20}".prop_map(Value::from),
+        prop::sample::select(vec![
+            "users.messages.email.Open",
+            "id",
+            "time",
+            "user",
+            "external_user_id",
+            "properties"
+        ])
+        .prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            prop::collection::btree_map(
+                prop::sample::select(vec![
+                    "event_type",
+                    "id",
+                    "time",
+                    "user",
+                    "properties",
+                    "external_user_id",
+                    "user_id",
+                    "email_address",
+                    "url",
+                    "timezone",
+                    "x"
+                ])
+                .prop_map(str::to_owned),
+                inner,
+                0..7,
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2_000, .. ProptestConfig::default() })]
+
+    /// Any bytes at all: parsing either refuses the body or sorts every event into one place.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let config = config(&[]);
+        if let Ok(events) = parse_body(&bytes) {
+            let out = transform(&events, &config.routing, 0);
+            prop_assert_eq!(out.total(), events.len());
+        }
+    }
+
+    /// Arbitrary JSON events, near the Currents shape: every event lands in exactly one list,
+    /// and every message produced is valid JSON within Segment's limits.
+    #[test]
+    fn arbitrary_events_are_always_accounted_for(events in prop::collection::vec(arbitrary_json(), 0..20)) {
+        let config = config(&[("INCLUDE_ANONYMOUS", "true")]);
+        let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
+        let raw = parse_body(&body).unwrap();
+        let out = transform(&raw, &config.routing, 0);
+        prop_assert_eq!(out.total(), events.len());
+        for message in &out.messages {
+            let value: Value = serde_json::from_str(&message.json).unwrap();
+            prop_assert!(value["userId"].is_string() || value["anonymousId"].is_string());
+            prop_assert!(message.json.len() <= 32_000);
+        }
+    }
+}

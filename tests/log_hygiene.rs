@@ -1,0 +1,131 @@
+//! Captures every log line of the full scenarios, through the production log filter at DEBUG,
+//! and checks that no write key, token, email address, phone number or payload text is in it.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::fault_segment::{Fault, FaultSegment};
+use common::{Harness, TOKEN, WRITE_KEY, bearer, config, fixture, post, sqs_event};
+use currents_segment::ingest::Ingest;
+use currents_segment::ports::AttemptError;
+use currents_segment::segment::SegmentHttp;
+use tracing_subscriber::fmt::MakeWriter;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'w> MakeWriter<'w> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'w self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn no_secret_pii_or_payload_reaches_the_logs() {
+    let capture = Capture::default();
+    assert!(
+        currents_segment::telemetry::init_with("debug", capture.clone()),
+        "first subscriber in this binary"
+    );
+    let (auth, value) = bearer();
+    let deadline = || tokio::time::Instant::now() + Duration::from_secs(5);
+
+    // Healthy, through the real HTTP client, then every failure mode of Segment.
+    let server = FaultSegment::start(
+        &[Fault::Ok, Fault::Status(503), Fault::Reset, Fault::Status(500)],
+        Fault::Status(400),
+    )
+    .await;
+    let harness = Harness::new(config(&[("SEGMENT_ENDPOINT", server.url.as_str())]));
+    let real = Ingest {
+        segment: Arc::new(SegmentHttp::new(&harness.config.segment).unwrap()),
+        ..harness.ingest()
+    };
+    for body in ["all-events.json", "all-events.json", "mixed-batch.json"] {
+        real.handle(post("/currents", &[(auth, &value)], fixture(body))).await;
+    }
+    // Parking, dead letters and refused requests with the fakes.
+    let harness = Harness::new(config(&[]));
+    harness.segment.always(Err(AttemptError::Status {
+        status: 503,
+        retry_after: None,
+    }));
+    harness
+        .ingest()
+        .handle(post("/currents", &[(auth, &value)], fixture("all-events.json")))
+        .await;
+    harness
+        .ingest()
+        .handle(post(
+            "/currents",
+            &[("authorization", "Bearer wrong-token-value")],
+            fixture("all-events.json"),
+        ))
+        .await;
+    harness
+        .ingest()
+        .handle(post(
+            "/currents",
+            &[(auth, &value)],
+            "{\"events\": [\"ada.lovelace@example.com\"",
+        ))
+        .await;
+    harness.retry.refuse_next(1);
+    harness
+        .ingest()
+        .handle(post("/currents", &[(auth, &value)], fixture("all-events.json")))
+        .await;
+    // Replay: still failing, expired, undecodable, permanent.
+    let parked = std::mem::take(&mut *harness.retry.bodies.lock().unwrap());
+    harness.replay().handle(sqs_event(&parked, 1), deadline()).await;
+    harness.segment.always(Err(AttemptError::Status {
+        status: 400,
+        retry_after: None,
+    }));
+    harness.replay().handle(sqs_event(&parked, 1), deadline()).await;
+    harness
+        .replay()
+        .handle(
+            sqs_event(&["ada.lovelace@example.com +15550100199".to_owned()], 1),
+            deadline(),
+        )
+        .await;
+    harness.clock.advance(Duration::from_secs(49 * 3600));
+    harness.replay().handle(sqs_event(&parked, 1), deadline()).await;
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.lines().count() > 20, "the scenarios logged: {logs}");
+    assert!(logs.contains("Envelope dead-lettered.") && logs.contains("Segment delivery failed; parked for replay."));
+    let forbidden = [
+        WRITE_KEY,
+        TOKEN,
+        "wrong-token-value",
+        "ada.lovelace",
+        "@example.com",
+        "+1555",
+        "5550100199",
+        "STOP please",
+        "Mozilla/5.0",
+        "Winter Sale",
+        "shop.example.com",
+        "user-001",
+        "5f1a0000",
+    ];
+    for needle in forbidden {
+        assert!(!logs.contains(needle), "`{needle}` leaked into the logs:\n{logs}");
+    }
+}
