@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use currents_segment::config::Config;
-use currents_segment::currents::parse_body;
 use currents_segment::segment::{batch_body, plan_batches};
-use currents_segment::transform::transform;
+use currents_segment::transform::transform_body;
 use time::OffsetDateTime;
 
 fn config() -> Config {
@@ -23,8 +22,7 @@ fn config() -> Config {
 
 /// The full pure path; returns the total Segment body bytes so nothing is optimised away.
 fn full_path(body: &[u8], config: &Config) -> usize {
-    let events = parse_body(body).unwrap();
-    let out = transform(&events, &config.routing, 0);
+    let out = transform_body(body, &config.routing, 0).unwrap();
     let messages: Vec<&str> = out.messages.iter().map(|m| m.json.as_str()).collect();
     plan_batches(&messages)
         .into_iter()

@@ -7,8 +7,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::config::{Config, DEFAULT_ROUTE_NAME};
-use crate::currents::parse_body;
-use crate::transform::transform;
+use crate::transform::transform_body;
 
 pub const USAGE: &str = "\
 Usage:
@@ -105,8 +104,7 @@ pub fn transform_command(
         .routing
         .find(name)
         .ok_or_else(|| CliError::UnknownRoute(name.to_owned()))?;
-    let events = parse_body(body)?;
-    let transformed = transform(&events, &config.routing, route);
+    let transformed = transform_body(body, &config.routing, route)?;
 
     #[derive(Serialize)]
     struct SkippedOut<'a> {

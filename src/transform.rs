@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::config::{RouteId, Routing};
-use crate::currents::{Event, InvalidEvent, parse_event};
+use crate::currents::{BodyError, Event, InvalidEvent, parse_body, parse_event, parse_events_fast};
 use crate::limits::{SEGMENT_MAX_MESSAGE_BYTES, SEGMENT_MAX_MESSAGE_ID_CHARS};
 use crate::mapping::{Lifted, TrackInput, builtin_name, write_track};
 
@@ -76,23 +76,43 @@ enum Outcome<'a> {
     Skipped(SkipReason, Event<'a>),
 }
 
-/// Maps every event of a batch. `request_route` is the route the request named; `APP_ROUTES`
-/// may send single events elsewhere.
+/// The whole pure path for a request body: one pass when every event is well formed, else
+/// the per-event path. Both give the same result; the first is just cheaper.
+pub fn transform_body<'a>(
+    body: &'a [u8],
+    routing: &Routing,
+    request_route: RouteId,
+) -> Result<Transformed<'a>, BodyError> {
+    if let Some(events) = std::str::from_utf8(body).ok().and_then(parse_events_fast) {
+        let mut out = Transformed {
+            messages: Vec::with_capacity(events.len()),
+            ..Transformed::default()
+        };
+        let all_valid = events.into_iter().enumerate().all(|(index, event)| {
+            match map_event(event, routing, request_route, None) {
+                Ok(outcome) => out.push(index, outcome),
+                Err(_) => return false,
+            }
+            true
+        });
+        if all_valid {
+            return Ok(out);
+        }
+    }
+    let events = parse_body(body)?;
+    Ok(transform(&events, routing, request_route))
+}
+
+/// Maps every event of a batch, one by one, so a bad event cannot fail its neighbours.
+/// `request_route` is the route the request named; `APP_ROUTES` may send single events elsewhere.
 pub fn transform<'a>(events: &[&'a RawValue], routing: &Routing, request_route: RouteId) -> Transformed<'a> {
     let mut out = Transformed {
         messages: Vec::with_capacity(events.len()),
         ..Transformed::default()
     };
-    let mut buffer = Vec::with_capacity(2048);
     for (index, raw) in events.iter().copied().enumerate() {
-        match transform_one(raw, routing, request_route, &mut buffer) {
-            Ok(Outcome::Mapped(mapped)) => out.messages.push(mapped),
-            Ok(Outcome::Skipped(reason, event)) => out.skipped.push(Skipped {
-                index,
-                id: event.id,
-                event_type: event.event_type,
-                reason,
-            }),
+        match parse_event(raw).and_then(|event| map_event(event, routing, request_route, Some(raw))) {
+            Ok(outcome) => out.push(index, outcome),
             Err(error) => out.invalid.push(Invalid {
                 index,
                 id: best_effort_id(raw),
@@ -104,13 +124,27 @@ pub fn transform<'a>(events: &[&'a RawValue], routing: &Routing, request_route: 
     out
 }
 
-fn transform_one<'a>(
-    raw: &'a RawValue,
+impl<'a> Transformed<'a> {
+    fn push(&mut self, index: usize, outcome: Outcome<'a>) {
+        match outcome {
+            Outcome::Mapped(mapped) => self.messages.push(mapped),
+            Outcome::Skipped(reason, event) => self.skipped.push(Skipped {
+                index,
+                id: event.id,
+                event_type: event.event_type,
+                reason,
+            }),
+        }
+    }
+}
+
+/// Maps one parsed event. `raw`, when known, sizes the output buffer.
+fn map_event<'a>(
+    event: Event<'a>,
     routing: &Routing,
     request_route: RouteId,
-    buffer: &mut Vec<u8>,
+    raw: Option<&RawValue>,
 ) -> Result<Outcome<'a>, InvalidEvent> {
-    let event = parse_event(raw)?;
     let lifted = Lifted::scan(&event.properties);
     let route = pick_route(routing, request_route, &lifted);
     let options = &routing.route(route).mapping;
@@ -154,6 +188,9 @@ fn transform_one<'a>(
             "`id` has 100 or more characters",
         ));
     }
+    // A message is about as long as its event, so one allocation of that size usually suffices.
+    let estimate = raw.map_or(event.properties.len() * 48 + 512, |r| r.get().len());
+    let mut buffer = Vec::with_capacity(estimate + 256);
     write_track(
         &TrackInput {
             event: &event,
@@ -162,7 +199,7 @@ fn transform_one<'a>(
             user_id,
             options,
         },
-        buffer,
+        &mut buffer,
     );
     if buffer.len() > SEGMENT_MAX_MESSAGE_BYTES {
         return Err(InvalidEvent::new(
@@ -173,8 +210,8 @@ fn transform_one<'a>(
             ),
         ));
     }
-    // serde_json writes only valid UTF-8.
-    let json = String::from_utf8_lossy(buffer).into_owned();
+    // serde_json writes only valid UTF-8, so this never fails; it checks without copying.
+    let json = String::from_utf8(buffer).map_err(|_| InvalidEvent::new("malformed_event", "not UTF-8"))?;
     Ok(Outcome::Mapped(Mapped { route, json }))
 }
 

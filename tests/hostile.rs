@@ -5,7 +5,7 @@ mod common;
 
 use common::{Harness, bearer, config, counts, fixture, post, send};
 use currents_segment::currents::parse_body;
-use currents_segment::transform::transform;
+use currents_segment::transform::{transform, transform_body};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -194,10 +194,58 @@ proptest! {
         let raw = parse_body(&body).unwrap();
         let out = transform(&raw, &config.routing, 0);
         prop_assert_eq!(out.total(), events.len());
+        // The one-pass path gives exactly what the per-event path gives.
+        let fast = transform_body(&body, &config.routing, 0).unwrap();
+        let summary = |t: &currents_segment::transform::Transformed<'_>| {
+            (
+                t.messages.iter().map(|m| (m.route, m.json.clone())).collect::<Vec<_>>(),
+                t.skipped.iter().map(|s| (s.index, s.reason)).collect::<Vec<_>>(),
+                t.invalid.iter().map(|i| (i.index, i.error.clone())).collect::<Vec<_>>(),
+            )
+        };
+        prop_assert_eq!(summary(&fast), summary(&out));
         for message in &out.messages {
             let value: Value = serde_json::from_str(&message.json).unwrap();
             prop_assert!(value["userId"].is_string() || value["anonymousId"].is_string());
             prop_assert!(message.json.len() <= 32_000);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, .. ProptestConfig::default() })]
+
+    /// Batches of real event shapes, mostly valid, so the one-pass path is taken and compared.
+    #[test]
+    fn the_one_pass_path_matches_the_per_event_path(picks in prop::collection::vec((0usize..34, 0u8..8), 0..40)) {
+        let fixture: Value = serde_json::from_slice(&fixture("all-events.json")).unwrap();
+        let events: Vec<Value> = picks
+            .iter()
+            .enumerate()
+            .map(|(i, (pick, change))| {
+                let mut event = fixture["events"][*pick].clone();
+                event["id"] = json!(format!("e{i}"));
+                match change {
+                    0 => { event["user"].as_object_mut().unwrap().remove("external_user_id"); }
+                    1 => event["event_type"] = json!("users.messages.unknown.Send"),
+                    2 => event["properties"]["url"] = json!("https://example.com/x"),
+                    3 if i % 7 == 0 => { event.as_object_mut().unwrap().remove("time"); }
+                    _ => {}
+                }
+                event
+            })
+            .collect();
+        let config = config(&[("APP_ROUTES", r#"{"app-ios":"default"}"#)]);
+        let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
+        let fast = transform_body(&body, &config.routing, 0).unwrap();
+        let raw = parse_body(&body).unwrap();
+        let slow = transform(&raw, &config.routing, 0);
+        let jsons = |t: &currents_segment::transform::Transformed<'_>| t.messages.iter().map(|m| m.json.clone()).collect::<Vec<_>>();
+        prop_assert_eq!(jsons(&fast), jsons(&slow));
+        prop_assert_eq!(
+            fast.skipped.iter().map(|s| (s.index, s.reason)).collect::<Vec<_>>(),
+            slow.skipped.iter().map(|s| (s.index, s.reason)).collect::<Vec<_>>()
+        );
+        prop_assert_eq!(fast.invalid.len(), slow.invalid.len());
     }
 }

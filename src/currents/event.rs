@@ -79,32 +79,50 @@ struct WireUser<'a> {
 /// Parses one raw event. Unknown fields are ignored, since Braze adds fields without notice.
 pub fn parse_event<'a>(raw: &'a RawValue) -> Result<Event<'a>, InvalidEvent> {
     let wire: WireEvent<'a> = serde_json::from_str(raw.get()).map_err(|error| diagnose(raw, &error))?;
+    wire.into_event()
+}
 
-    let id = wire.id.map(|t| t.0).filter(|id| !id.is_empty());
-    let id = id.ok_or_else(|| InvalidEvent::new("missing_id", "`id` is missing or empty"))?;
-    let event_type = wire.event_type.map(|t| t.0).filter(|t| !t.is_empty());
-    let event_type = event_type.ok_or_else(|| InvalidEvent::new("missing_event_type", "`event_type` is missing"))?;
-    let time = parse_time(wire.time)?;
-    let user = wire.user.unwrap_or(WireUser {
-        user_id: None,
-        external_user_id: None,
-        device_id: None,
-        timezone: None,
-    });
-    let non_empty = |t: Option<BorrowedText<'a>>| t.map(|t| t.0).filter(|s| !s.is_empty());
+/// Parses a whole body in one pass when every event in it is well formed, which is the common
+/// case; `None` sends the caller to the per-event path (`parse_body` then [`parse_event`]),
+/// which isolates bad events and keeps their raw text for the dead-letter queue.
+pub fn parse_events_fast(body: &str) -> Option<Vec<Event<'_>>> {
+    #[derive(Deserialize)]
+    struct FastBody<'a> {
+        #[serde(borrow)]
+        events: Vec<WireEvent<'a>>,
+    }
+    let body: FastBody<'_> = serde_json::from_str(body).ok()?;
+    body.events.into_iter().map(|wire| wire.into_event().ok()).collect()
+}
 
-    Ok(Event {
-        event_type,
-        id,
-        time,
-        timezone: non_empty(user.timezone).or_else(|| non_empty(wire.timezone)),
-        user: User {
-            user_id: non_empty(user.user_id),
-            external_user_id: non_empty(user.external_user_id),
-            device_id: non_empty(user.device_id),
-        },
-        properties: wire.properties.unwrap_or_default(),
-    })
+impl<'a> WireEvent<'a> {
+    fn into_event(self) -> Result<Event<'a>, InvalidEvent> {
+        let id = self.id.map(|t| t.0).filter(|id| !id.is_empty());
+        let id = id.ok_or_else(|| InvalidEvent::new("missing_id", "`id` is missing or empty"))?;
+        let event_type = self.event_type.map(|t| t.0).filter(|t| !t.is_empty());
+        let event_type =
+            event_type.ok_or_else(|| InvalidEvent::new("missing_event_type", "`event_type` is missing"))?;
+        let time = parse_time(self.time)?;
+        let user = self.user.unwrap_or(WireUser {
+            user_id: None,
+            external_user_id: None,
+            device_id: None,
+            timezone: None,
+        });
+        let non_empty = |t: Option<BorrowedText<'a>>| t.map(|t| t.0).filter(|s| !s.is_empty());
+        Ok(Event {
+            event_type,
+            id,
+            time,
+            timezone: non_empty(user.timezone).or_else(|| non_empty(self.timezone)),
+            user: User {
+                user_id: non_empty(user.user_id),
+                external_user_id: non_empty(user.external_user_id),
+                device_id: non_empty(user.device_id),
+            },
+            properties: self.properties.unwrap_or_default(),
+        })
+    }
 }
 
 fn parse_time(raw: Option<&RawValue>) -> Result<i64, InvalidEvent> {

@@ -8,12 +8,11 @@ use tokio::time::Instant;
 
 use super::{IngestError, IngestRequest, authorize, decode_body};
 use crate::config::{Config, RouteId};
-use crate::currents::parse_body;
 use crate::metrics::Metrics;
 use crate::park::{DeadLetterReason, Envelope, dead_letter_events, pack_messages};
 use crate::ports::{Clock, Deliver, Park};
 use crate::segment::{BatchOutcome, RetryPolicy, deliver_batch, plan_batches};
-use crate::transform::{Invalid, Mapped, transform};
+use crate::transform::{Invalid, Mapped, transform_body};
 
 /// Time kept back from Segment retries so parking can still finish before the deadline.
 pub const PARK_RESERVE: Duration = Duration::from_secs(3);
@@ -69,11 +68,10 @@ impl Ingest {
             .find(route_name)
             .ok_or_else(|| IngestError::UnknownRoute(route_name.to_owned()))?;
         let body = decode_body(request.body, request.content_encoding, config.max_body_bytes)?;
-        let events = parse_body(&body)?;
-        let transformed = transform(&events, &config.routing, request_route);
+        let transformed = transform_body(&body, &config.routing, request_route)?;
 
         let mut counts = Counts {
-            received: events.len(),
+            received: transformed.total(),
             skipped: transformed.skipped.len(),
             ..Counts::default()
         };
