@@ -27,7 +27,8 @@ cleanup() {
     [ -n "$pid" ] && { kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; }
   done
 }
-trap cleanup EXIT
+# Keep the script's own exit status: cleanup's last test must not replace it.
+trap 'status=$?; cleanup; exit $status' EXIT
 trap 'exit 130' INT TERM
 
 # Starts "$@" in the background in a new session, logging to $LOGS/$name.log.

@@ -157,7 +157,14 @@ pub fn transform_command(
         w.write_all(b"}\n")?;
         w.flush()
     };
-    write(&mut writer).map_err(CliError::Write)
+    let result = write(&mut writer).map_err(CliError::Write);
+    drop(writer);
+    // The process ends right after this; freeing a hundred thousand messages one by one only
+    // delays that (measured: about 5% of a 100,000-event run), so leave it to the OS.
+    std::mem::forget(skipped);
+    std::mem::forget(dead);
+    std::mem::forget(transformed);
+    result
 }
 
 /// Prints the effective configuration with every secret redacted, and what a Lambda would

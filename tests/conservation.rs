@@ -104,7 +104,7 @@ fn parse_time(text: &str) -> OffsetDateTime {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
 
     #[test]
     fn nothing_is_lost_and_nothing_expired_reaches_segment(

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::properties::{BorrowedText, Properties};
@@ -82,17 +83,79 @@ pub fn parse_event<'a>(raw: &'a RawValue) -> Result<Event<'a>, InvalidEvent> {
     wire.into_event()
 }
 
-/// Parses a whole body in one pass when every event in it is well formed, which is the common
-/// case; `None` sends the caller to the per-event path (`parse_body` then [`parse_event`]),
-/// which isolates bad events and keeps their raw text for the dead-letter queue.
-pub fn parse_events_fast(body: &str) -> Option<Vec<Event<'_>>> {
-    #[derive(Deserialize)]
-    struct FastBody<'a> {
-        #[serde(borrow)]
-        events: Vec<WireEvent<'a>>,
+/// Parses a whole body in one pass, handing each event to `each` as soon as it is parsed, so
+/// no intermediate list of events is built. Returns `true` when the body was read to the end;
+/// `false` as soon as anything is off (an invalid event, or `each` returning `false`), which
+/// sends the caller to the per-event path (`parse_body` then [`parse_event`]). That path
+/// isolates bad events and keeps their raw text for the dead-letter queue.
+pub fn for_each_event_fast<'a>(body: &'a str, each: impl FnMut(Event<'a>) -> bool) -> bool {
+    let mut deserializer = serde_json::Deserializer::from_str(body);
+    BodySeed(each).deserialize(&mut deserializer).is_ok() && deserializer.end().is_ok()
+}
+
+struct BodySeed<F>(F);
+
+impl<'de, F: FnMut(Event<'de>) -> bool> DeserializeSeed<'de> for BodySeed<F> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
     }
-    let body: FastBody<'_> = serde_json::from_str(body).ok()?;
-    body.events.into_iter().map(|wire| wire.into_event().ok()).collect()
+}
+
+impl<'de, F: FnMut(Event<'de>) -> bool> Visitor<'de> for BodySeed<F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a Currents body")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(mut self, mut map: M) -> Result<(), M::Error> {
+        let mut seen = false;
+        while let Some(key) = map.next_key::<BorrowedText<'de>>()? {
+            if key.0 != "events" {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            if std::mem::replace(&mut seen, true) {
+                return Err(de::Error::custom("`events` twice"));
+            }
+            map.next_value_seed(EventsSeed(&mut self.0))?;
+        }
+        if seen {
+            Ok(())
+        } else {
+            Err(de::Error::custom("no `events`"))
+        }
+    }
+}
+
+struct EventsSeed<'f, F>(&'f mut F);
+
+impl<'de, F: FnMut(Event<'de>) -> bool> DeserializeSeed<'de> for EventsSeed<'_, F> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(Event<'de>) -> bool> Visitor<'de> for EventsSeed<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of events")
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
+        while let Some(wire) = seq.next_element::<WireEvent<'de>>()? {
+            let event = wire.into_event().map_err(|_| de::Error::custom("invalid event"))?;
+            if !(self.0)(event) {
+                return Err(de::Error::custom("stopped"));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl<'a> WireEvent<'a> {

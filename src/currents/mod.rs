@@ -5,5 +5,5 @@ mod event;
 mod properties;
 
 pub use body::{BodyError, parse_body};
-pub use event::{Event, InvalidEvent, User, parse_event, parse_events_fast};
+pub use event::{Event, InvalidEvent, User, for_each_event_fast, parse_event};
 pub use properties::{BorrowedText, Properties, text};

@@ -46,7 +46,7 @@ pub struct Ingest {
 /// Messages of one route whose delivery ended the same way.
 struct Undelivered<'m> {
     route: RouteId,
-    messages: &'m [String],
+    messages: &'m [&'m str],
     attempts: u32,
     last_error: String,
 }
@@ -171,12 +171,12 @@ async fn park_all(queue: &dyn Park, bodies: &[String]) -> Result<(), crate::port
 }
 
 /// Messages grouped by route, in first-seen order so output stays deterministic.
-fn group_by_route(messages: &[Mapped]) -> Vec<(RouteId, Vec<String>)> {
-    let mut groups: Vec<(RouteId, Vec<String>)> = Vec::new();
+fn group_by_route(messages: &[Mapped]) -> Vec<(RouteId, Vec<&str>)> {
+    let mut groups: Vec<(RouteId, Vec<&str>)> = Vec::new();
     for message in messages {
         match groups.iter_mut().find(|(route, _)| *route == message.route) {
-            Some((_, list)) => list.push(message.json.clone()),
-            None => groups.push((message.route, vec![message.json.clone()])),
+            Some((_, list)) => list.push(&message.json),
+            None => groups.push((message.route, vec![&message.json])),
         }
     }
     groups
