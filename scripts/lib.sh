@@ -24,8 +24,11 @@ cleanup() {
   done
   sleep 0.3
   for pid in "${PIDS[@]:-}"; do
-    [ -n "$pid" ] && { kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; }
+    if [ -n "$pid" ]; then
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
   done
+  return 0
 }
 # Keep the script's own exit status: cleanup's last test must not replace it.
 trap 'status=$?; cleanup; exit $status' EXIT
