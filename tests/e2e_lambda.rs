@@ -2,12 +2,12 @@
 //! ingest function URL emulation over HTTP, replay is invoked with the SQS event read from moto.
 //! `scripts/test` starts watch and moto and sets the E2E_* variables.
 
+mod common;
+
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::config::{Credentials, Region};
-use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::Value;
 use wiremock::matchers::{basic_auth, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -28,12 +28,6 @@ struct Env {
 
 impl Env {
     async fn new() -> Self {
-        let config = aws_sdk_sqs::Config::builder()
-            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .endpoint_url(env("SQS_ENDPOINT"))
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .build();
         Self {
             // The first request makes cargo lambda watch build the function: allow minutes.
             http: reqwest::Client::builder()
@@ -41,7 +35,7 @@ impl Env {
                 .build()
                 .unwrap(),
             watch: env("E2E_WATCH_URL"),
-            sqs: Client::from_conf(config),
+            sqs: common::sqs::client(&env("SQS_ENDPOINT")),
             retry_url: env("E2E_RETRY_QUEUE_URL"),
             dead_url: env("E2E_DEAD_LETTER_QUEUE_URL"),
         }
@@ -84,41 +78,7 @@ impl Env {
 
     /// Drains a queue, deleting what it read (as Lambda's event source does after success).
     async fn drain(&self, url: &str) -> Vec<SqsMessage> {
-        let mut out = Vec::new();
-        loop {
-            let received = self
-                .sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-                .send()
-                .await
-                .unwrap()
-                .messages
-                .unwrap_or_default();
-            if received.is_empty() {
-                return out;
-            }
-            for message in received {
-                let handle = message.receipt_handle.clone().unwrap();
-                self.sqs
-                    .delete_message()
-                    .queue_url(url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .unwrap();
-                let mut record = SqsMessage::default();
-                record.message_id = message.message_id;
-                record.receipt_handle = message.receipt_handle;
-                record.body = message.body;
-                for (name, value) in message.attributes.unwrap_or_default() {
-                    record.attributes.insert(name.as_str().to_owned(), value);
-                }
-                out.push(record);
-            }
-        }
+        common::sqs::receive_all(&self.sqs, url, true).await
     }
 }
 

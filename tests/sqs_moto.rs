@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::config::{Credentials, Region};
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::QueueAttributeName;
 use common::{FixedClock, TOKEN, bearer, config, counts, fixture, post};
 use currents_segment::config::Config;
 use currents_segment::ingest::Ingest;
@@ -25,22 +24,6 @@ fn endpoint() -> String {
     std::env::var("SQS_ENDPOINT").expect("SQS_ENDPOINT must point at moto_server; run scripts/test")
 }
 
-async fn sqs_client(endpoint: &str) -> Client {
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-        .timeout_config(
-            aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
-                .operation_attempt_timeout(Duration::from_secs(2))
-                .connect_timeout(Duration::from_millis(500))
-                .build(),
-        )
-        .build();
-    Client::from_conf(config)
-}
-
 struct Queues {
     client: Client,
     retry_url: String,
@@ -49,7 +32,7 @@ struct Queues {
 
 impl Queues {
     async fn create(test: &str) -> Self {
-        let client = sqs_client(&endpoint()).await;
+        let client = common::sqs::client(&endpoint());
         let suffix = format!("{test}-{}", fastrand::u32(..));
         let create = |name: String| {
             let client = client.clone();
@@ -73,43 +56,12 @@ impl Queues {
         }
     }
 
-    /// Receives everything visible now, as Lambda's SQS event source would hand it over.
     async fn receive(&self, url: &str) -> Vec<SqsMessage> {
-        let mut out = Vec::new();
-        loop {
-            let batch = self.receive_once(url, None).await;
-            if batch.is_empty() {
-                return out;
-            }
-            out.extend(batch);
-        }
+        common::sqs::receive_all(&self.client, url, false).await
     }
 
-    /// One ReceiveMessage call; `visibility` overrides the queue's visibility timeout.
     async fn receive_once(&self, url: &str, visibility: Option<i32>) -> Vec<SqsMessage> {
-        let response = self
-            .client
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(0)
-            .set_visibility_timeout(visibility)
-            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-            .send()
-            .await
-            .unwrap();
-        let mut out = Vec::new();
-        for message in response.messages.unwrap_or_default() {
-            let mut record = SqsMessage::default();
-            record.message_id = message.message_id;
-            record.receipt_handle = message.receipt_handle;
-            record.body = message.body;
-            for (name, value) in message.attributes.unwrap_or_default() {
-                record.attributes.insert(name.as_str().to_owned(), value);
-            }
-            out.push(record);
-        }
-        out
+        common::sqs::receive_once(&self.client, url, visibility).await
     }
 
     async fn delete(&self, url: &str, records: &[SqsMessage]) {
@@ -322,7 +274,7 @@ async fn sqs_unreachable_during_ingest_answers_503() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     drop(listener);
-    let client = sqs_client(&closed).await;
+    let client = common::sqs::client(&closed);
     let down = segment_answering(503).await;
     let url = format!("{closed}/123456789012/retry");
     let config = Arc::new(config(&[

@@ -298,3 +298,4 @@ pub fn counts(body: &Value) -> (u64, u64, u64, u64) {
     (d, p, s, r)
 }
 pub mod fault_segment;
+pub mod sqs;
