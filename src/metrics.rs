@@ -38,10 +38,6 @@ impl Metrics {
         self.latencies_ms.push(millis);
     }
 
-    pub fn count(&self, name: &str) -> f64 {
-        self.counts.iter().find(|(n, _)| *n == name).map_or(0.0, |(_, v)| *v)
-    }
-
     /// One EMF document for the totals and one per (metric, reason), all with dimension
     /// `Function`; the reason documents add `Reason`.
     pub fn render(&self, function: &str, timestamp_ms: i64) -> Vec<String> {

@@ -90,22 +90,6 @@ fn counts(body: &Value) -> [u64; 5] {
     ["received", "delivered", "parked", "skipped", "dead_lettered"].map(|k| body[k].as_u64().unwrap())
 }
 
-/// `messageId`s of the requests Segment received after the first `skip`.
-async fn delivered_ids(segment: &MockServer, skip: usize) -> Vec<String> {
-    let mut ids = Vec::new();
-    for request in segment.received_requests().await.unwrap().into_iter().skip(skip) {
-        let body: Value = serde_json::from_slice(&request.body).unwrap();
-        ids.extend(
-            body["batch"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["messageId"].as_str().unwrap().to_owned()),
-        );
-    }
-    ids
-}
-
 #[tokio::test]
 #[ignore = "needs cargo lambda watch and moto: run scripts/test"]
 async fn braze_to_segment_through_the_real_binaries() {
@@ -144,7 +128,7 @@ async fn braze_to_segment_through_the_real_binaries() {
     assert!(!event.records.is_empty());
     let response = env.invoke_replay(&event).await;
     assert_eq!(response["batchItemFailures"], serde_json::json!([]), "{response}");
-    let mut ids = delivered_ids(&segment, failed_attempts).await;
+    let mut ids = common::delivered_ids(&segment, failed_attempts).await;
     assert_eq!(ids.len(), 34);
     ids.sort();
     ids.dedup();

@@ -64,19 +64,6 @@ impl Queues {
         common::sqs::receive_once(&self.client, url, visibility).await
     }
 
-    async fn delete(&self, url: &str, records: &[SqsMessage]) {
-        for record in records {
-            let handle = record.receipt_handle.clone().unwrap();
-            self.client
-                .delete_message()
-                .queue_url(url)
-                .receipt_handle(handle)
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-
     async fn visible(&self, url: &str) -> usize {
         let attributes = self
             .client
@@ -170,21 +157,6 @@ fn event(records: Vec<SqsMessage>) -> SqsEvent {
     event
 }
 
-async fn delivered_ids(server: &MockServer) -> Vec<String> {
-    let mut ids = Vec::new();
-    for request in server.received_requests().await.unwrap() {
-        let body: Value = serde_json::from_slice(&request.body).unwrap();
-        ids.extend(
-            body["batch"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["messageId"].as_str().unwrap().to_owned()),
-        );
-    }
-    ids
-}
-
 #[tokio::test]
 #[ignore = "needs moto_server: run scripts/test"]
 async fn segment_down_parks_in_sqs_and_replay_delivers_each_message_once() {
@@ -205,8 +177,8 @@ async fn segment_down_parks_in_sqs_and_replay_delivers_each_message_once() {
         .handle(event(records.clone()), Instant::now() + Duration::from_secs(10))
         .await;
     assert!(response.batch_item_failures.is_empty());
-    queues.delete(&queues.retry_url, &records).await;
-    let mut ids = delivered_ids(&up).await;
+    common::sqs::delete_all(&queues.client, &queues.retry_url, &records).await;
+    let mut ids = common::delivered_ids(&up, 0).await;
     assert_eq!(ids.len(), 34);
     ids.sort();
     ids.dedup();

@@ -96,12 +96,7 @@ impl Deliver for ScriptedSegment {
             None => self.always.lock().unwrap().clone().unwrap_or(Ok(())),
         };
         if answer.is_ok() {
-            let ids = value["batch"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["messageId"].as_str().unwrap().to_owned());
-            self.delivered.lock().unwrap().extend(ids);
+            self.delivered.lock().unwrap().extend(message_ids(&value));
         }
         self.bodies.lock().unwrap().push(value);
         answer
@@ -193,6 +188,25 @@ impl Postpone for RecordingQueue {
         self.postponed.lock().unwrap().push((receipt_handle.to_owned(), delay));
         Ok(())
     }
+}
+
+/// The `messageId`s of a `/v1/batch` body, in order.
+pub fn message_ids(batch_body: &Value) -> Vec<String> {
+    let batch = batch_body["batch"].as_array().expect("a batch body");
+    batch
+        .iter()
+        .map(|m| m["messageId"].as_str().expect("a messageId").to_owned())
+        .collect()
+}
+
+/// `messageId`s of every request a wiremock Segment received after the first `skip`.
+pub async fn delivered_ids(segment: &wiremock::MockServer, skip: usize) -> Vec<String> {
+    let requests = segment.received_requests().await.expect("recording is on");
+    requests
+        .iter()
+        .skip(skip)
+        .flat_map(|request| message_ids(&serde_json::from_slice(&request.body).expect("JSON body")))
+        .collect()
 }
 
 /// Fast retries so tests never wait long.

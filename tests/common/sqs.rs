@@ -64,17 +64,22 @@ pub async fn receive_all(client: &Client, url: &str, delete: bool) -> Vec<SqsMes
             return out;
         }
         if delete {
-            for record in &batch {
-                let handle = record.receipt_handle.clone().unwrap();
-                client
-                    .delete_message()
-                    .queue_url(url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .unwrap();
-            }
+            delete_all(client, url, &batch).await;
         }
         out.extend(batch);
+    }
+}
+
+/// Deletes the records, as Lambda's event source does after a successful invocation.
+pub async fn delete_all(client: &Client, url: &str, records: &[SqsMessage]) {
+    for record in records {
+        let handle = record.receipt_handle.clone().expect("a receipt handle");
+        client
+            .delete_message()
+            .queue_url(url)
+            .receipt_handle(handle)
+            .send()
+            .await
+            .unwrap();
     }
 }
