@@ -6,6 +6,68 @@ use serde_json::{Map, Value, json};
 /// The CloudWatch namespace of every metric, used by the template's alarms.
 pub const NAMESPACE: &str = "CurrentsSegment";
 
+/// Every metric the functions emit, by its CloudWatch name. The template's alarms and
+/// dashboard name only these; `tests/template.rs` checks that they do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Metric {
+    /// Events in a request body (ingest).
+    Received,
+    /// Events Segment answered 2xx for (ingest).
+    Delivered,
+    /// Events SQS accepted onto RetryQueue (ingest).
+    Parked,
+    /// Events left out by a documented rule; with `Reason` (ingest).
+    Skipped,
+    /// Events handed to DeadLetterQueue; with `Reason` (ingest, replay).
+    DeadLettered,
+    /// Invalid events, with `Reason` = the invalid-event code (ingest).
+    InvalidEvent,
+    /// Events replay delivered (replay).
+    Replayed,
+    /// Events replay dead-lettered for age (replay).
+    Expired,
+    /// HTTP requests made to Segment (ingest, replay).
+    SegmentRequests,
+    /// Segment requests after the first for a batch (ingest, replay).
+    SegmentRetries,
+    /// Milliseconds per Segment batch, retries included (ingest).
+    SegmentLatencyMs,
+}
+
+impl Metric {
+    /// All metrics, for the template tests.
+    pub const ALL: [Metric; 11] = [
+        Self::Received,
+        Self::Delivered,
+        Self::Parked,
+        Self::Skipped,
+        Self::DeadLettered,
+        Self::InvalidEvent,
+        Self::Replayed,
+        Self::Expired,
+        Self::SegmentRequests,
+        Self::SegmentRetries,
+        Self::SegmentLatencyMs,
+    ];
+
+    /// The CloudWatch metric name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Received => "Received",
+            Self::Delivered => "Delivered",
+            Self::Parked => "Parked",
+            Self::Skipped => "Skipped",
+            Self::DeadLettered => "DeadLettered",
+            Self::InvalidEvent => "InvalidEvent",
+            Self::Replayed => "Replayed",
+            Self::Expired => "Expired",
+            Self::SegmentRequests => "SegmentRequests",
+            Self::SegmentRetries => "SegmentRetries",
+            Self::SegmentLatencyMs => "SegmentLatencyMs",
+        }
+    }
+}
+
 /// Metrics gathered during one invocation.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -16,7 +78,8 @@ pub struct Metrics {
 
 impl Metrics {
     /// Adds to a count metric, such as `Delivered`.
-    pub fn add(&mut self, name: &'static str, value: usize) {
+    pub fn add(&mut self, metric: Metric, value: usize) {
+        let name = metric.name();
         match self.counts.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 += value as f64,
             None => self.counts.push((name, value as f64)),
@@ -24,7 +87,8 @@ impl Metrics {
     }
 
     /// Adds to a count split by reason, such as `DeadLettered` with `expired`.
-    pub fn add_reason(&mut self, name: &'static str, reason: &str, value: usize) {
+    pub fn add_reason(&mut self, metric: Metric, reason: &str, value: usize) {
+        let name = metric.name();
         if value == 0 {
             return;
         }
@@ -34,6 +98,7 @@ impl Metrics {
         }
     }
 
+    /// Records one Segment batch's latency, in milliseconds.
     pub fn latency(&mut self, millis: f64) {
         self.latencies_ms.push(millis);
     }
@@ -49,8 +114,9 @@ impl Metrics {
             definitions.push(json!({"Name": name, "Unit": "Count"}));
         }
         if !self.latencies_ms.is_empty() {
-            totals.insert("SegmentLatencyMs".to_owned(), json!(self.latencies_ms));
-            definitions.push(json!({"Name": "SegmentLatencyMs", "Unit": "Milliseconds"}));
+            let name = Metric::SegmentLatencyMs.name();
+            totals.insert(name.to_owned(), json!(self.latencies_ms));
+            definitions.push(json!({"Name": name, "Unit": "Milliseconds"}));
         }
         if !definitions.is_empty() {
             lines.push(document(function, timestamp_ms, &[], definitions, totals));
@@ -106,10 +172,10 @@ mod tests {
     #[test]
     fn totals_and_reasons_render_as_emf_documents() {
         let mut metrics = Metrics::default();
-        metrics.add("Received", 3);
-        metrics.add("Received", 2);
-        metrics.add_reason("DeadLettered", "expired", 1);
-        metrics.add_reason("Skipped", "no_external_user_id", 0);
+        metrics.add(Metric::Received, 3);
+        metrics.add(Metric::Received, 2);
+        metrics.add_reason(Metric::DeadLettered, "expired", 1);
+        metrics.add_reason(Metric::Skipped, "no_external_user_id", 0);
         metrics.latency(12.5);
         let lines = metrics.render("ingest", 1_700_000_000_000);
         assert_eq!(lines.len(), 2);

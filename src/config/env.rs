@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::routes::{self, MappingOptions, PiiMode, RouteDefaults, Routing};
+use super::routes::{self, RouteDefaults, Routing};
 use crate::limits::{DEFAULT_MAX_BODY_BYTES, SQS_DEFAULT_MESSAGE_BYTES, SQS_MAX_MESSAGE_BYTES};
+use crate::mapping::{MappingOptions, PiiMode};
 
 /// Smallest allowed parked message: room for a maximal 32 KB Segment message and its envelope.
 const MIN_PARK_MESSAGE_BYTES: usize = 65_536;

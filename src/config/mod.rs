@@ -5,7 +5,6 @@
 mod env;
 mod routes;
 
+pub use crate::mapping::{MappingOptions, PiiMode};
 pub use env::{Config, ConfigError, QueueConfig, SegmentClientConfig};
-pub use routes::{
-    DEFAULT_ROUTE as DEFAULT_ROUTE_NAME, MappingOptions, PiiMode, Route, RouteId, Routing, SegmentTarget,
-};
+pub use routes::{DEFAULT_ROUTE as DEFAULT_ROUTE_NAME, Route, RouteId, Routing, SegmentTarget};

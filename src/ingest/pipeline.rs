@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::{IngestError, IngestRequest, authorize, decode_body};
 use crate::config::{Config, RouteId};
-use crate::metrics::Metrics;
+use crate::metrics::{Metric, Metrics};
 use crate::park::{DeadLetterReason, Envelope, dead_letter_events, pack_messages};
 use crate::ports::{Clock, Deliver, Park};
 use crate::segment::{BatchOutcome, RetryPolicy, deliver_batch, plan_batches};
@@ -75,10 +75,10 @@ impl Ingest {
             skipped: transformed.skipped.len(),
             ..Counts::default()
         };
-        metrics.add("Received", counts.received);
-        metrics.add("Skipped", counts.skipped);
+        metrics.add(Metric::Received, counts.received);
+        metrics.add(Metric::Skipped, counts.skipped);
         for skipped in &transformed.skipped {
-            metrics.add_reason("Skipped", skipped.reason.as_str(), 1);
+            metrics.add_reason(Metric::Skipped, skipped.reason.as_str(), 1);
         }
 
         let by_route = group_by_route(&transformed.messages);
@@ -94,8 +94,8 @@ impl Ingest {
                 let started = Instant::now();
                 let outcome = deliver_batch(&*self.segment, &*self.clock, target, batch, &self.policy, deadline).await;
                 metrics.latency(started.elapsed().as_secs_f64() * 1_000.0);
-                metrics.add("SegmentRequests", outcome.attempts() as usize);
-                metrics.add("SegmentRetries", outcome.attempts().saturating_sub(1) as usize);
+                metrics.add(Metric::SegmentRequests, outcome.attempts() as usize);
+                metrics.add(Metric::SegmentRetries, outcome.attempts().saturating_sub(1) as usize);
                 match outcome {
                     BatchOutcome::Delivered { .. } => counts.delivered += batch.len(),
                     BatchOutcome::Retryable { attempts, last_error } => retryable.push(Undelivered {
@@ -145,15 +145,15 @@ impl Ingest {
         counts.parked = retryable.iter().map(|r| r.messages.len()).sum();
         let permanent_count: usize = permanent.iter().map(|p| p.messages.len()).sum();
         counts.dead_lettered = transformed.invalid.len() + permanent_count;
-        metrics.add("Delivered", counts.delivered);
-        metrics.add("Parked", counts.parked);
-        metrics.add("DeadLettered", counts.dead_lettered);
+        metrics.add(Metric::Delivered, counts.delivered);
+        metrics.add(Metric::Parked, counts.parked);
+        metrics.add(Metric::DeadLettered, counts.dead_lettered);
         for invalid in &transformed.invalid {
-            metrics.add_reason("DeadLettered", DeadLetterReason::InvalidEvent.as_str(), 1);
-            metrics.add_reason("InvalidEvent", invalid.error.code, 1);
+            metrics.add_reason(Metric::DeadLettered, DeadLetterReason::InvalidEvent.as_str(), 1);
+            metrics.add_reason(Metric::InvalidEvent, invalid.error.code, 1);
         }
         metrics.add_reason(
-            "DeadLettered",
+            Metric::DeadLettered,
             DeadLetterReason::PermanentFailure.as_str(),
             permanent_count,
         );

@@ -6,8 +6,8 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::value::RawValue;
 
+use super::options::{MappingOptions, PiiMode};
 use super::{pii, timestamp};
-use crate::config::{MappingOptions, PiiMode};
 use crate::currents::{Event, Properties, text};
 
 const LIBRARY_NAME: &str = "currents-segment";

@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use super::{is_expired, visibility_backoff};
 use crate::config::Config;
-use crate::metrics::Metrics;
+use crate::metrics::{Metric, Metrics};
 use crate::park::{DeadLetterReason, Envelope, decode};
 use crate::ports::{Clock, Deliver, Park, Postpone};
 use crate::segment::{BatchOutcome, RetryPolicy, deliver_batch, plan_batches};
@@ -78,24 +78,24 @@ impl Replay {
         let mut outcomes = Vec::with_capacity(results.len());
         let (mut replayed, mut still_failing, mut expired, mut dead_lettered, mut unsettled) = (0, 0, 0, 0, 0);
         for (outcome, record_metrics) in results {
-            metrics.add("SegmentRequests", record_metrics.0 as usize);
-            metrics.add("SegmentRetries", record_metrics.0.saturating_sub(1) as usize);
+            metrics.add(Metric::SegmentRequests, record_metrics.0 as usize);
+            metrics.add(Metric::SegmentRetries, record_metrics.0.saturating_sub(1) as usize);
             match outcome {
                 RecordOutcome::Replayed => replayed += 1,
                 RecordOutcome::StillFailing => still_failing += 1,
                 RecordOutcome::DeadLettered(reason) => {
                     dead_lettered += 1;
                     expired += usize::from(reason == DeadLetterReason::Expired);
-                    metrics.add_reason("DeadLettered", reason.as_str(), record_metrics.1);
-                    metrics.add("DeadLettered", record_metrics.1);
+                    metrics.add_reason(Metric::DeadLettered, reason.as_str(), record_metrics.1);
+                    metrics.add(Metric::DeadLettered, record_metrics.1);
                 }
                 RecordOutcome::Unsettled => unsettled += 1,
             }
             if outcome == RecordOutcome::Replayed {
-                metrics.add("Replayed", record_metrics.1);
+                metrics.add(Metric::Replayed, record_metrics.1);
             }
             if outcome == RecordOutcome::DeadLettered(DeadLetterReason::Expired) {
-                metrics.add("Expired", record_metrics.1);
+                metrics.add(Metric::Expired, record_metrics.1);
             }
             outcomes.push(outcome);
         }
