@@ -59,6 +59,7 @@ async fn in_process_latency() {
     });
     let ingest = Ingest {
         config: config.clone(),
+        targets: Arc::new(config.routing.delivery_targets().unwrap()),
         segment: timed.clone(),
         retry_queue: RecordingQueue::new(),
         dead_letters: RecordingQueue::new(),

@@ -22,7 +22,7 @@ fn config() -> Config {
 
 /// The full pure path; returns the total Segment body bytes so nothing is optimised away.
 fn full_path(body: &[u8], config: &Config) -> usize {
-    let out = transform_body(body, &config.routing, 0).unwrap();
+    let out = transform_body(body, &config.routing, config.routing.find("default").unwrap()).unwrap();
     let messages: Vec<&str> = out.messages.iter().map(|m| m.json.as_str()).collect();
     plan_batches(&messages)
         .into_iter()

@@ -182,8 +182,8 @@ pub fn check_config(config: &Config, out: &mut dyn Write) -> Result<(), CliError
             let names: std::collections::BTreeMap<_, _> = mapping.event_names.iter().collect();
             json!({
                 "name": route.name,
-                "endpoint": route.target.endpoint,
-                "write_key": redact(route.target.write_key.is_some()),
+                "endpoint": route.endpoint,
+                "write_key": redact(route.write_key.is_some()),
                 "include_anonymous": mapping.include_anonymous,
                 "pii_mode": mapping.pii.as_str(),
                 "event_types": if mapping.event_types.is_some() { json!(types) } else { json!("all") },
@@ -193,8 +193,8 @@ pub fn check_config(config: &Config, out: &mut dyn Write) -> Result<(), CliError
         })
         .collect();
     let app_routes: std::collections::BTreeMap<&str, &str> = config.routing.app_routes().collect();
-    let problems: Vec<String> = config
-        .require_delivery()
+    let env = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
+    let problems: Vec<String> = crate::config::DeliveryConfig::from_lookup(config, env)
         .err()
         .map(|e| e.to_string())
         .into_iter()
@@ -205,8 +205,8 @@ pub fn check_config(config: &Config, out: &mut dyn Write) -> Result<(), CliError
         "auth": {"token": redact(config.auth_token.is_some()), "allow_unauthenticated": config.allow_unauthenticated},
         "max_body_bytes": config.max_body_bytes,
         "queues": {
-            "retry_queue_url": config.queues.retry_queue_url,
-            "dead_letter_queue_url": config.queues.dead_letter_queue_url,
+            "retry_queue_url": env("RETRY_QUEUE_URL"),
+            "dead_letter_queue_url": env("DEAD_LETTER_QUEUE_URL"),
             "park_message_max_bytes": config.queues.park_message_max_bytes,
         },
         "replay_max_age_hours": config.replay_max_age.as_secs() / 3600,

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod currents;
+pub mod deadline;
 pub mod ingest;
 pub mod limits;
 pub mod mapping;
@@ -17,5 +18,7 @@ pub mod ports;
 pub mod replay;
 pub mod secret;
 pub mod segment;
+pub(crate) mod settle;
 pub mod telemetry;
 pub mod transform;
+pub mod wiring;

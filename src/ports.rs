@@ -19,6 +19,16 @@ pub enum AttemptError {
     Connection(&'static str),
 }
 
+impl AttemptError {
+    /// The HTTP status, when Segment answered at all.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            Self::Timeout | Self::Connection(_) => None,
+        }
+    }
+}
+
 /// Sends one ready `/v1/batch` body to a route's Segment source, once.
 #[async_trait]
 pub trait Deliver: Send + Sync {

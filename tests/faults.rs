@@ -38,7 +38,7 @@ fn policy(max_attempts: u32) -> RetryPolicy {
 async fn one_batch(server: &FaultSegment, max_attempts: u32) -> BatchOutcome {
     let target = SegmentTarget {
         endpoint: server.url.clone(),
-        write_key: Some(Secret::new("wk")),
+        write_key: Secret::new("wk"),
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     deliver_batch(

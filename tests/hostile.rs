@@ -180,7 +180,7 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let config = config(&[]);
         if let Ok(events) = parse_body(&bytes) {
-            let out = transform(&events, &config.routing, 0);
+            let out = transform(&events, &config.routing, config.routing.find("default").unwrap());
             prop_assert_eq!(out.total(), events.len());
         }
     }
@@ -192,10 +192,10 @@ proptest! {
         let config = config(&[("INCLUDE_ANONYMOUS", "true")]);
         let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
         let raw = parse_body(&body).unwrap();
-        let out = transform(&raw, &config.routing, 0);
+        let out = transform(&raw, &config.routing, config.routing.find("default").unwrap());
         prop_assert_eq!(out.total(), events.len());
         // The one-pass path gives exactly what the per-event path gives.
-        let fast = transform_body(&body, &config.routing, 0).unwrap();
+        let fast = transform_body(&body, &config.routing, config.routing.find("default").unwrap()).unwrap();
         let summary = |t: &currents_segment::transform::Transformed<'_>| {
             (
                 t.messages.iter().map(|m| (m.route, m.json.clone())).collect::<Vec<_>>(),
@@ -237,9 +237,9 @@ proptest! {
             .collect();
         let config = config(&[("APP_ROUTES", r#"{"app-ios":"default"}"#)]);
         let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
-        let fast = transform_body(&body, &config.routing, 0).unwrap();
+        let fast = transform_body(&body, &config.routing, config.routing.find("default").unwrap()).unwrap();
         let raw = parse_body(&body).unwrap();
-        let slow = transform(&raw, &config.routing, 0);
+        let slow = transform(&raw, &config.routing, config.routing.find("default").unwrap());
         let jsons = |t: &currents_segment::transform::Transformed<'_>| t.messages.iter().map(|m| m.json.clone()).collect::<Vec<_>>();
         prop_assert_eq!(jsons(&fast), jsons(&slow));
         prop_assert_eq!(

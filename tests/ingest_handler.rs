@@ -230,7 +230,13 @@ async fn a_permanent_segment_refusal_is_dead_lettered() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(counts(&body), (0, 0, 0, 34));
-    assert_eq!(harness.segment.requests(), 1, "400 is not retried");
+    // No request is retried as it was: the refused batch is bisected down to single messages,
+    // a full binary tree over 34 leaves (34 singles + 33 inner batches).
+    assert_eq!(
+        harness.segment.requests(),
+        2 * 34 - 1,
+        "each batch is sent once, then halved"
+    );
     assert!(
         harness
             .dead

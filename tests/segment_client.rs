@@ -29,7 +29,7 @@ fn client() -> SegmentHttp {
 fn target(server: &MockServer) -> SegmentTarget {
     SegmentTarget {
         endpoint: server.uri(),
-        write_key: Some(Secret::new("wk_test")),
+        write_key: Secret::new("wk_test"),
     }
 }
 
@@ -136,7 +136,9 @@ async fn a_400_is_permanent_and_not_retried() {
         .mount(&server)
         .await;
     let outcome = deliver(&server, Duration::from_secs(5)).await;
-    assert!(matches!(outcome, BatchOutcome::Permanent { attempts: 1, ref last_error } if last_error.contains("400")));
+    assert!(
+        matches!(outcome, BatchOutcome::Permanent { attempts: 1, ref last_error, .. } if last_error.contains("400"))
+    );
 }
 
 #[tokio::test]
@@ -173,7 +175,7 @@ async fn a_refused_connection_is_retryable() {
     drop(listener);
     let target = SegmentTarget {
         endpoint: format!("http://127.0.0.1:{port}"),
-        write_key: Some(Secret::new("k")),
+        write_key: Secret::new("k"),
     };
     let outcome = deliver_batch(
         &client(),

@@ -99,35 +99,25 @@ fn policy() -> RetryPolicy {
     }
 }
 
-fn ingest(config: &Arc<Config>, client: &Client, clock: &Arc<FixedClock>) -> Ingest {
+fn ingest(config: &Arc<Config>, client: &Client, [retry, dead]: [&str; 2], clock: &Arc<FixedClock>) -> Ingest {
     Ingest {
         config: config.clone(),
+        targets: Arc::new(config.routing.delivery_targets().unwrap()),
         segment: Arc::new(SegmentHttp::new(&config.segment).unwrap()),
-        retry_queue: Arc::new(SqsQueue::new(
-            client.clone(),
-            config.queues.retry_queue_url.clone().unwrap(),
-        )),
-        dead_letters: Arc::new(SqsQueue::new(
-            client.clone(),
-            config.queues.dead_letter_queue_url.clone().unwrap(),
-        )),
+        retry_queue: Arc::new(SqsQueue::new(client.clone(), retry)),
+        dead_letters: Arc::new(SqsQueue::new(client.clone(), dead)),
         clock: clock.clone(),
         policy: policy(),
     }
 }
 
-fn replay(config: &Arc<Config>, client: &Client, clock: &Arc<FixedClock>) -> Replay {
+fn replay(config: &Arc<Config>, client: &Client, [retry, dead]: [&str; 2], clock: &Arc<FixedClock>) -> Replay {
     Replay {
         config: config.clone(),
+        targets: Arc::new(config.routing.delivery_targets().unwrap()),
         segment: Arc::new(SegmentHttp::new(&config.segment).unwrap()),
-        dead_letters: Arc::new(SqsQueue::new(
-            client.clone(),
-            config.queues.dead_letter_queue_url.clone().unwrap(),
-        )),
-        retry_queue: Arc::new(SqsQueue::new(
-            client.clone(),
-            config.queues.retry_queue_url.clone().unwrap(),
-        )),
+        dead_letters: Arc::new(SqsQueue::new(client.clone(), dead)),
+        retry_queue: Arc::new(SqsQueue::new(client.clone(), retry)),
         clock: clock.clone(),
         policy: policy(),
     }
@@ -164,7 +154,11 @@ async fn segment_down_parks_in_sqs_and_replay_delivers_each_message_once() {
     let clock = FixedClock::at(1_764_000_000);
     let down = segment_answering(503).await;
     let config = Arc::new(queues.config(&down, &[]));
-    let (status, body) = post_batch(&ingest(&config, &queues.client, &clock), fixture("all-events.json")).await;
+    let (status, body) = post_batch(
+        &ingest(&config, &queues.client, [&queues.retry_url, &queues.dead_url], &clock),
+        fixture("all-events.json"),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(counts(&body), (0, 34, 0, 0));
 
@@ -173,7 +167,7 @@ async fn segment_down_parks_in_sqs_and_replay_delivers_each_message_once() {
     let records = queues.receive(&queues.retry_url).await;
     assert!(!records.is_empty());
     clock.advance(Duration::from_secs(600));
-    let response = replay(&config, &queues.client, &clock)
+    let response = replay(&config, &queues.client, [&queues.retry_url, &queues.dead_url], &clock)
         .handle(event(records.clone()), Instant::now() + Duration::from_secs(10))
         .await;
     assert!(response.batch_item_failures.is_empty());
@@ -193,12 +187,16 @@ async fn still_down_the_record_fails_and_its_visibility_is_extended() {
     let clock = FixedClock::at(1_764_000_000);
     let down = segment_answering(500).await;
     let config = Arc::new(queues.config(&down, &[]));
-    post_batch(&ingest(&config, &queues.client, &clock), fixture("all-events.json")).await;
+    post_batch(
+        &ingest(&config, &queues.client, [&queues.retry_url, &queues.dead_url], &clock),
+        fixture("all-events.json"),
+    )
+    .await;
     // Received with no visibility timeout of its own: only replay's postpone can hide it now.
     let records = queues.receive_once(&queues.retry_url, Some(0)).await;
     assert_eq!(records.len(), 1);
     let ids: Vec<String> = records.iter().map(|r| r.message_id.clone().unwrap()).collect();
-    let response = replay(&config, &queues.client, &clock)
+    let response = replay(&config, &queues.client, [&queues.retry_url, &queues.dead_url], &clock)
         .handle(event(records), Instant::now() + Duration::from_secs(10))
         .await;
     let failed: Vec<String> = response
@@ -218,7 +216,12 @@ async fn an_expired_record_goes_to_the_dead_letter_queue_and_never_to_segment() 
     let clock = FixedClock::at(1_764_000_000);
     let down = segment_answering(503).await;
     post_batch(
-        &ingest(&Arc::new(queues.config(&down, &[])), &queues.client, &clock),
+        &ingest(
+            &Arc::new(queues.config(&down, &[])),
+            &queues.client,
+            [&queues.retry_url, &queues.dead_url],
+            &clock,
+        ),
         fixture("all-events.json"),
     )
     .await;
@@ -226,7 +229,7 @@ async fn an_expired_record_goes_to_the_dead_letter_queue_and_never_to_segment() 
     let config = Arc::new(queues.config(&up, &[]));
     clock.advance(Duration::from_secs(48 * 3600));
     let records = queues.receive(&queues.retry_url).await;
-    let response = replay(&config, &queues.client, &clock)
+    let response = replay(&config, &queues.client, [&queues.retry_url, &queues.dead_url], &clock)
         .handle(event(records), Instant::now() + Duration::from_secs(10))
         .await;
     assert!(response.batch_item_failures.is_empty());
@@ -255,7 +258,11 @@ async fn sqs_unreachable_during_ingest_answers_503() {
         ("DEAD_LETTER_QUEUE_URL", url.as_str()),
     ]));
     let clock = FixedClock::at(1_764_000_000);
-    let (status, body) = post_batch(&ingest(&config, &client, &clock), fixture("all-events.json")).await;
+    let (status, body) = post_batch(
+        &ingest(&config, &client, [&url, &url], &clock),
+        fixture("all-events.json"),
+    )
+    .await;
     assert_eq!((status, body["error"].as_str()), (503, Some("unavailable")));
 }
 
@@ -266,7 +273,12 @@ async fn invalid_events_arrive_in_the_dead_letter_queue_with_their_raw_event() {
     let up = segment_answering(200).await;
     let config = Arc::new(queues.config(&up, &[]));
     let (status, body) = post_batch(
-        &ingest(&config, &queues.client, &FixedClock::at(1_764_000_000)),
+        &ingest(
+            &config,
+            &queues.client,
+            [&queues.retry_url, &queues.dead_url],
+            &FixedClock::at(1_764_000_000),
+        ),
         fixture("mixed-batch.json"),
     )
     .await;
@@ -306,7 +318,16 @@ async fn oversized_parking_splits_across_sqs_messages_and_batches() {
         })
         .collect();
     let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
-    let (status, answer) = post_batch(&ingest(&config, &queues.client, &FixedClock::at(1_764_000_000)), body).await;
+    let (status, answer) = post_batch(
+        &ingest(
+            &config,
+            &queues.client,
+            [&queues.retry_url, &queues.dead_url],
+            &FixedClock::at(1_764_000_000),
+        ),
+        body,
+    )
+    .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(counts(&answer), (0, 60, 0, 0));
     let records = queues.receive(&queues.retry_url).await;

@@ -212,7 +212,7 @@ fn secrets_are_no_echo_and_every_variable_is_one_the_code_reads() {
         "RETRY_QUEUE_URL",
         "DEAD_LETTER_QUEUE_URL",
     ];
-    let source: String = ["src/config/env.rs", "src/config/routes.rs"]
+    let source: String = ["src/config/env.rs", "src/config/routes.rs", "src/config/delivery.rs"]
         .iter()
         .map(|p| std::fs::read_to_string(format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))).unwrap())
         .collect();

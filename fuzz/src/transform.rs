@@ -13,7 +13,7 @@ fn main() {
     })
     .expect("static configuration");
     afl::fuzz!(|data: &[u8]| {
-        if let Ok(out) = transform_body(data, &config.routing, 0) {
+        if let Ok(out) = transform_body(data, &config.routing, config.routing.find("default").unwrap()) {
             for message in &out.messages {
                 let value: serde_json::Value = serde_json::from_str(&message.json).expect("messages are JSON");
                 assert!(value["userId"].is_string() || value["anonymousId"].is_string());

@@ -37,11 +37,10 @@ pub struct SegmentClientConfig {
     pub ingest_retry_budget: Duration,
 }
 
-/// The two queues and the size of a parked message.
+/// How big a parked message may be.
 #[derive(Clone, Debug)]
 pub struct QueueConfig {
-    pub retry_queue_url: Option<String>,
-    pub dead_letter_queue_url: Option<String>,
+    /// Largest SQS message body we send, in bytes (`PARK_MESSAGE_MAX_BYTES`, 65,536 to 1,048,576).
     pub park_message_max_bytes: usize,
 }
 
@@ -114,11 +113,7 @@ impl Config {
             auth_token: get("CURRENTS_AUTH_TOKEN").map(Secret::new),
             allow_unauthenticated: flag(&get, "ALLOW_UNAUTHENTICATED")?,
             max_body_bytes: number(&get, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)? as usize,
-            queues: QueueConfig {
-                retry_queue_url: get("RETRY_QUEUE_URL"),
-                dead_letter_queue_url: get("DEAD_LETTER_QUEUE_URL"),
-                park_message_max_bytes,
-            },
+            queues: QueueConfig { park_message_max_bytes },
             replay_max_age: Duration::from_secs(replay_max_age_hours * 3_600),
             segment: SegmentClientConfig {
                 connect_timeout: Duration::from_millis(number(&get, "SEGMENT_CONNECT_TIMEOUT_MS", 2_000)?),
@@ -126,24 +121,6 @@ impl Config {
                 ingest_retry_budget: Duration::from_millis(number(&get, "INGEST_RETRY_BUDGET_MS", 8_000)?),
             },
         })
-    }
-
-    /// Checks what a function that delivers and parks needs: a write key on every route and
-    /// both queue URLs. Called at cold start so a broken deployment fails loudly, once.
-    pub fn require_delivery(&self) -> Result<(), ConfigError> {
-        if let Some(route) = self.routing.routes().iter().find(|r| r.target.write_key.is_none()) {
-            return Err(ConfigError::invalid(
-                "SEGMENT_WRITE_KEY",
-                format!("is missing for route `{}` (set it, or write_key in ROUTES)", route.name),
-            ));
-        }
-        if self.queues.retry_queue_url.is_none() {
-            return Err(ConfigError::invalid("RETRY_QUEUE_URL", "is required"));
-        }
-        if self.queues.dead_letter_queue_url.is_none() {
-            return Err(ConfigError::invalid("DEAD_LETTER_QUEUE_URL", "is required"));
-        }
-        Ok(())
     }
 }
 
@@ -179,7 +156,7 @@ mod tests {
         let routes = config.routing.routes();
         assert_eq!(routes.len(), 1);
         assert_eq!(routes[0].name, "default");
-        assert_eq!(routes[0].target.endpoint, "https://api.segment.io");
+        assert_eq!(routes[0].endpoint, "https://api.segment.io");
         assert_eq!(config.replay_max_age, Duration::from_secs(48 * 3600));
         assert_eq!(config.queues.park_message_max_bytes, 262_144);
     }
@@ -187,12 +164,9 @@ mod tests {
     #[test]
     fn eu_region_and_endpoint_override_pick_the_host() {
         let eu = config(&[("SEGMENT_REGION", "eu")]).unwrap();
-        assert_eq!(
-            eu.routing.routes()[0].target.endpoint,
-            "https://events.eu1.segmentapis.com"
-        );
+        assert_eq!(eu.routing.routes()[0].endpoint, "https://events.eu1.segmentapis.com");
         let local = config(&[("SEGMENT_REGION", "eu"), ("SEGMENT_ENDPOINT", "http://127.0.0.1:9/")]).unwrap();
-        assert_eq!(local.routing.routes()[0].target.endpoint, "http://127.0.0.1:9");
+        assert_eq!(local.routing.routes()[0].endpoint, "http://127.0.0.1:9");
         assert!(config(&[("SEGMENT_REGION", "ap")]).is_err());
     }
 
@@ -210,7 +184,7 @@ mod tests {
         assert!(a.mapping.include_anonymous && b.mapping.include_anonymous);
         assert_eq!(b.mapping.pii, PiiMode::Keep);
         assert_eq!(b.mapping.event_types.as_ref().unwrap().len(), 1);
-        assert_eq!(a.target.endpoint, "https://events.eu1.segmentapis.com");
+        assert_eq!(a.endpoint, "https://events.eu1.segmentapis.com");
         assert_eq!(config.routing.for_app("app-1"), config.routing.find("brand-b"));
         assert!(
             config.routing.find("default").is_none(),
@@ -234,19 +208,5 @@ mod tests {
             assert_eq!(error.var, var);
             assert!(!error.to_string().contains("sekrit"), "{error}");
         }
-    }
-
-    #[test]
-    fn delivery_needs_a_key_on_every_route_and_both_queues() {
-        let no_key = config(&[("RETRY_QUEUE_URL", "q"), ("DEAD_LETTER_QUEUE_URL", "d")]).unwrap();
-        assert_eq!(no_key.require_delivery().unwrap_err().var, "SEGMENT_WRITE_KEY");
-        let no_queue = config(&[("SEGMENT_WRITE_KEY", "wk")]).unwrap();
-        assert_eq!(no_queue.require_delivery().unwrap_err().var, "RETRY_QUEUE_URL");
-        let ok = config(&[
-            ("SEGMENT_WRITE_KEY", "wk"),
-            ("RETRY_QUEUE_URL", "q"),
-            ("DEAD_LETTER_QUEUE_URL", "d"),
-        ]);
-        assert!(ok.unwrap().require_delivery().is_ok());
     }
 }

@@ -1,10 +1,14 @@
 //! Typed configuration, read once at cold start from environment variables.
 //!
 //! Parsing is a pure function over a lookup so tests never touch the process environment.
+//! [`Config`] is what every tool needs (routing and mapping, limits, timeouts);
+//! [`DeliveryConfig`] adds what only delivering functions need, each value present by type.
 
+mod delivery;
 mod env;
 mod routes;
 
 pub use crate::mapping::{MappingOptions, PiiMode};
+pub use delivery::{DeliveryConfig, QueueUrl, QueueUrls};
 pub use env::{Config, ConfigError, QueueConfig, SegmentClientConfig};
-pub use routes::{DEFAULT_ROUTE as DEFAULT_ROUTE_NAME, Route, RouteId, Routing, SegmentTarget};
+pub use routes::{DEFAULT_ROUTE as DEFAULT_ROUTE_NAME, DeliveryTargets, Route, RouteId, Routing, SegmentTarget};

@@ -15,24 +15,44 @@ pub const DEFAULT_ROUTE: &str = "default";
 const SEGMENT_US_ENDPOINT: &str = "https://api.segment.io";
 const SEGMENT_EU_ENDPOINT: &str = "https://events.eu1.segmentapis.com";
 
-/// Where one route's messages go.
+/// Where one route's messages go, with the write key present: what delivering needs.
 #[derive(Clone, Debug)]
 pub struct SegmentTarget {
     /// Base URL without `/v1`, e.g. `https://api.segment.io`.
     pub endpoint: String,
-    /// Absent only for tools that never deliver (the `transform` CLI).
-    pub write_key: Option<Secret>,
+    /// The Segment source's write key, sent as the HTTP Basic user name.
+    pub write_key: Secret,
 }
 
+/// A named Segment destination and the mapping options of its events.
 #[derive(Clone, Debug)]
 pub struct Route {
+    /// `default`, or a key of `ROUTES`.
     pub name: String,
-    pub target: SegmentTarget,
+    /// Base URL without `/v1`, from `SEGMENT_ENDPOINT`, the region, or the route's own.
+    pub endpoint: String,
+    /// Absent in configurations that never deliver (the `transform` CLI);
+    /// [`Routing::delivery_targets`] turns it into a required value.
+    pub write_key: Option<Secret>,
+    /// How this route's events become messages.
     pub mapping: MappingOptions,
 }
 
 /// Index of a route inside [`Routing`]; cheap to copy onto every mapped message.
-pub type RouteId = usize;
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RouteId(u32);
+
+/// One [`SegmentTarget`] per route, every write key present: built once at cold start by a
+/// function that delivers, so a missing key cannot be discovered mid-request.
+#[derive(Clone, Debug)]
+pub struct DeliveryTargets(Vec<SegmentTarget>);
+
+impl DeliveryTargets {
+    /// The target of a route of the [`Routing`] these were built from.
+    pub fn get(&self, id: RouteId) -> &SegmentTarget {
+        &self.0[id.0 as usize]
+    }
+}
 
 /// All routes plus the rules that pick one for an event.
 #[derive(Clone, Debug)]
@@ -44,14 +64,17 @@ pub struct Routing {
 }
 
 impl Routing {
+    /// The route with this id; ids come from this routing table.
     pub fn route(&self, id: RouteId) -> &Route {
-        &self.routes[id]
+        &self.routes[id.0 as usize]
     }
 
+    /// All routes, sorted by name.
     pub fn routes(&self) -> &[Route] {
         &self.routes
     }
 
+    /// The route named `name`, if configured.
     pub fn find(&self, name: &str) -> Option<RouteId> {
         self.by_name.get(name).copied()
     }
@@ -61,14 +84,31 @@ impl Routing {
         self.app_routes.get(app_id).copied()
     }
 
+    /// Whether `APP_ROUTES` names any app.
     pub fn has_app_routes(&self) -> bool {
         !self.app_routes.is_empty()
     }
 
+    /// `(app id, route name)` pairs of `APP_ROUTES`.
     pub fn app_routes(&self) -> impl Iterator<Item = (&str, &str)> {
         self.app_routes
             .iter()
-            .map(|(app, id)| (app.as_str(), self.routes[*id].name.as_str()))
+            .map(|(app, id)| (app.as_str(), self.route(*id).name.as_str()))
+    }
+
+    /// Every route's target, or the error naming the first route without a write key.
+    pub fn delivery_targets(&self) -> Result<DeliveryTargets, ConfigError> {
+        let targets = self.routes.iter().map(|route| match &route.write_key {
+            Some(key) => Ok(SegmentTarget {
+                endpoint: route.endpoint.clone(),
+                write_key: key.clone(),
+            }),
+            None => Err(ConfigError::invalid(
+                "SEGMENT_WRITE_KEY",
+                format!("is missing for route `{}` (set it, or write_key in ROUTES)", route.name),
+            )),
+        });
+        Ok(DeliveryTargets(targets.collect::<Result<_, _>>()?))
     }
 }
 
@@ -155,15 +195,13 @@ pub(super) fn build_routing(
     if !routes.iter().any(|r| r.name == DEFAULT_ROUTE) && (routes.is_empty() || defaults.write_key.is_some()) {
         routes.push(Route {
             name: DEFAULT_ROUTE.to_owned(),
-            target: SegmentTarget {
-                endpoint: defaults.endpoint.clone(),
-                write_key: defaults.write_key.clone(),
-            },
+            endpoint: defaults.endpoint.clone(),
+            write_key: defaults.write_key.clone(),
             mapping: defaults.mapping.clone(),
         });
     }
     routes.sort_by(|a, b| a.name.cmp(&b.name));
-    let by_name: HashMap<String, RouteId> = routes.iter().enumerate().map(|(i, r)| (r.name.clone(), i)).collect();
+    let by_name: HashMap<String, RouteId> = (0..).zip(&routes).map(|(i, r)| (r.name.clone(), RouteId(i))).collect();
 
     let mut app_routes = HashMap::new();
     if let Some(text) = app_routes_json {
@@ -226,7 +264,8 @@ fn route_from_spec(name: String, spec: RouteSpec, defaults: &RouteDefaults) -> R
     };
     Ok(Route {
         name,
-        target: SegmentTarget { endpoint, write_key },
+        endpoint,
+        write_key,
         mapping,
     })
 }

@@ -5,9 +5,10 @@ mod body;
 mod error;
 mod handler;
 mod pipeline;
+mod request;
 
 pub use auth::{AuthError, authorize};
 pub use body::decode_body;
 pub use error::IngestError;
-pub use handler::{IngestRequest, deadline_from_epoch_ms, reserve_for, route_from_path};
 pub use pipeline::{Counts, Ingest};
+pub use request::{IngestRequest, route_from_path};

@@ -1,58 +1,76 @@
-//! One Currents request end to end: authenticate, decode, map, deliver, park, count.
+//! One Currents request end to end, as named steps: authenticate → decode → map → deliver →
+//! settle → answer. Each step is a small function; `process` only sequences them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::{IngestError, IngestRequest, authorize, decode_body};
-use crate::config::{Config, RouteId};
+use super::request::IngestRequest;
+use super::{IngestError, authorize, decode_body};
+use crate::config::{Config, DEFAULT_ROUTE_NAME, DeliveryTargets, RouteId};
+use crate::deadline;
 use crate::metrics::{Metric, Metrics};
-use crate::park::{DeadLetterReason, Envelope, dead_letter_events, pack_messages};
-use crate::ports::{Clock, Deliver, Park};
-use crate::segment::{BatchOutcome, RetryPolicy, deliver_batch, plan_batches};
-use crate::transform::{Invalid, Mapped, transform_body};
-
-/// Time kept back from Segment retries so parking can still finish before the deadline.
-pub const PARK_RESERVE: Duration = Duration::from_secs(3);
+use crate::park::DeadLetterReason;
+use crate::ports::{Clock, Deliver, Park, QueueError};
+use crate::segment::{Delivery, DeliveryReport, RetryPolicy, deliver_messages};
+use crate::settle::{Provenance, group_by_route, invalid_envelopes, refused_envelopes, run_envelopes};
+use crate::transform::{Invalid, Mapped, Transformed, transform_body};
 
 /// The 200 answer. `received` always equals the sum of the other four.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Counts {
+    /// Events in the body.
     pub received: usize,
+    /// Events Segment answered 2xx for.
     pub delivered: usize,
+    /// Events SQS accepted onto RetryQueue.
     pub parked: usize,
+    /// Events left out by a documented rule.
     pub skipped: usize,
+    /// Events SQS accepted onto DeadLetterQueue.
     pub dead_lettered: usize,
-}
-
-impl Counts {
-    pub fn adds_up(&self) -> bool {
-        self.received == self.delivered + self.parked + self.skipped + self.dead_lettered
-    }
 }
 
 /// Everything ingest needs, built once at cold start.
 pub struct Ingest {
+    /// Routing, mapping and limits.
     pub config: Arc<Config>,
+    /// Every route's Segment source, with its write key.
+    pub targets: Arc<DeliveryTargets>,
+    /// The Segment port.
     pub segment: Arc<dyn Deliver>,
+    /// RetryQueue: messages Segment did not take in time.
     pub retry_queue: Arc<dyn Park>,
+    /// DeadLetterQueue: invalid events and messages Segment refused for good.
     pub dead_letters: Arc<dyn Park>,
+    /// Stamps `sentAt` and envelopes' `first_failed_at`.
     pub clock: Arc<dyn Clock>,
+    /// Retries per Segment batch.
     pub policy: RetryPolicy,
 }
 
-/// Messages of one route whose delivery ended the same way.
-struct Undelivered<'m> {
+/// One route's messages and how their delivery went.
+struct RouteDelivery<'m> {
     route: RouteId,
-    messages: &'m [&'m str],
-    attempts: u32,
-    last_error: String,
+    messages: Vec<&'m str>,
+    report: DeliveryReport,
 }
 
 impl Ingest {
+    /// Handles one request's bytes: the counts for a 200, or the error that picks the status.
     pub async fn process(&self, request: IngestRequest<'_>, metrics: &mut Metrics) -> Result<Counts, IngestError> {
+        let (route_name, route) = self.authenticate(&request)?;
+        let body = decode_body(request.body, request.content_encoding, self.config.max_body_bytes)?;
+        let transformed = transform_body(&body, &self.config.routing, route)?;
+        let deadline = deadline::within_budget(request.deadline, self.config.segment.ingest_retry_budget);
+        let deliveries = self.deliver(&transformed.messages, deadline).await;
+        self.settle(&transformed, &deliveries, route_name).await?;
+        Ok(answer(&transformed, &deliveries, metrics))
+    }
+
+    /// Checks the bearer token and the method, then finds the request's route.
+    fn authenticate<'r>(&self, request: &IngestRequest<'r>) -> Result<(&'r str, RouteId), IngestError> {
         let config = &self.config;
         authorize(
             request.authorization.iter().copied(),
@@ -62,107 +80,74 @@ impl Ingest {
         if !request.method_is_post {
             return Err(IngestError::MethodNotAllowed);
         }
-        let route_name = request.route.unwrap_or(crate::config::DEFAULT_ROUTE_NAME);
-        let request_route = config
+        let name = request.route.unwrap_or(DEFAULT_ROUTE_NAME);
+        let route = config
             .routing
-            .find(route_name)
-            .ok_or_else(|| IngestError::UnknownRoute(route_name.to_owned()))?;
-        let body = decode_body(request.body, request.content_encoding, config.max_body_bytes)?;
-        let transformed = transform_body(&body, &config.routing, request_route)?;
+            .find(name)
+            .ok_or_else(|| IngestError::UnknownRoute(name.to_owned()))?;
+        Ok((name, route))
+    }
 
-        let mut counts = Counts {
-            received: transformed.total(),
-            skipped: transformed.skipped.len(),
-            ..Counts::default()
-        };
-        metrics.add(Metric::Received, counts.received);
-        metrics.add(Metric::Skipped, counts.skipped);
-        for skipped in &transformed.skipped {
-            metrics.add_reason(Metric::Skipped, skipped.reason.as_str(), 1);
+    /// Sends each route's messages with the shared delivery routine, one route after another.
+    async fn deliver<'m>(&self, messages: &'m [Mapped], deadline: Instant) -> Vec<RouteDelivery<'m>> {
+        let mut deliveries = Vec::new();
+        for (route, messages) in group_by_route(messages) {
+            let delivery = Delivery {
+                segment: &*self.segment,
+                clock: &*self.clock,
+                target: self.targets.get(route),
+                policy: &self.policy,
+                deadline,
+            };
+            let report = deliver_messages(&delivery, &messages).await;
+            deliveries.push(RouteDelivery {
+                route,
+                messages,
+                report,
+            });
         }
+        deliveries
+    }
 
-        let by_route = group_by_route(&transformed.messages);
-        let deadline = request
-            .deadline
-            .min(Instant::now() + config.segment.ingest_retry_budget);
-        let mut retryable = Vec::new();
-        let mut permanent = Vec::new();
-        for (route, messages) in &by_route {
-            let target = &config.routing.route(*route).target;
-            for range in plan_batches(messages) {
-                let batch = &messages[range];
-                let started = Instant::now();
-                let outcome = deliver_batch(&*self.segment, &*self.clock, target, batch, &self.policy, deadline).await;
-                metrics.latency(started.elapsed().as_secs_f64() * 1_000.0);
-                metrics.add(Metric::SegmentRequests, outcome.attempts() as usize);
-                metrics.add(Metric::SegmentRetries, outcome.attempts().saturating_sub(1) as usize);
-                match outcome {
-                    BatchOutcome::Delivered { .. } => counts.delivered += batch.len(),
-                    BatchOutcome::Retryable { attempts, last_error } => retryable.push(Undelivered {
-                        route: *route,
-                        messages: batch,
-                        attempts,
-                        last_error,
-                    }),
-                    BatchOutcome::Permanent { attempts, last_error } => permanent.push(Undelivered {
-                        route: *route,
-                        messages: batch,
-                        attempts,
-                        last_error,
-                    }),
-                }
-            }
-        }
-
+    /// Dead-letters invalid and refused messages and parks the rest. Both queues are written
+    /// concurrently; if either refuses, the answer is 503 so Braze re-sends the batch.
+    async fn settle(
+        &self,
+        transformed: &Transformed<'_>,
+        deliveries: &[RouteDelivery<'_>],
+        route_name: &str,
+    ) -> Result<(), IngestError> {
         let now = self.clock.now();
-        let max_bytes = config.queues.park_message_max_bytes;
-        let mut dead = dead_letter_invalid(&transformed.invalid, route_name, now, max_bytes);
-        for failed in &permanent {
-            let route = &config.routing.route(failed.route).name;
-            let template =
-                Envelope::new(route, now, failed.attempts, &failed.last_error).dead(DeadLetterReason::PermanentFailure);
-            dead.extend(pack_messages(&template, failed.messages, max_bytes));
-        }
+        let max_bytes = self.config.queues.park_message_max_bytes;
+        let from = |route| Provenance {
+            route,
+            first_failed_at: now,
+            prior_attempts: 0,
+        };
+        let mut dead = invalid_envelopes(&transformed.invalid, from(route_name), max_bytes);
         let mut parked = Vec::new();
-        for failed in &retryable {
-            let route = &config.routing.route(failed.route).name;
-            let template = Envelope::new(route, now, failed.attempts, &failed.last_error);
-            parked.extend(pack_messages(&template, failed.messages, max_bytes));
+        for delivery in deliveries {
+            let route = from(&self.config.routing.route(delivery.route).name);
+            let (report, messages) = (&delivery.report, &delivery.messages);
+            dead.extend(refused_envelopes(report, messages, route, max_bytes));
+            parked.extend(run_envelopes(&report.retryable, messages, route, None, max_bytes));
         }
-
         let (dead_result, park_result) = tokio::join!(
             park_all(&*self.dead_letters, &dead),
             park_all(&*self.retry_queue, &parked)
         );
-        for result in [&dead_result, &park_result] {
-            if let Err(error) = result {
-                tracing::error!(error = %error, "Could not store undelivered events; answering 503 so Braze resends.");
-            }
+        for error in [&dead_result, &park_result]
+            .into_iter()
+            .filter_map(|r| r.as_ref().err())
+        {
+            tracing::error!(error = %error, "Could not store undelivered events; answering 503 so Braze resends.");
         }
         dead_result.map_err(IngestError::Unavailable)?;
-        park_result.map_err(IngestError::Unavailable)?;
-
-        counts.parked = retryable.iter().map(|r| r.messages.len()).sum();
-        let permanent_count: usize = permanent.iter().map(|p| p.messages.len()).sum();
-        counts.dead_lettered = transformed.invalid.len() + permanent_count;
-        metrics.add(Metric::Delivered, counts.delivered);
-        metrics.add(Metric::Parked, counts.parked);
-        metrics.add(Metric::DeadLettered, counts.dead_lettered);
-        for invalid in &transformed.invalid {
-            metrics.add_reason(Metric::DeadLettered, DeadLetterReason::InvalidEvent.as_str(), 1);
-            metrics.add_reason(Metric::InvalidEvent, invalid.error.code, 1);
-        }
-        metrics.add_reason(
-            Metric::DeadLettered,
-            DeadLetterReason::PermanentFailure.as_str(),
-            permanent_count,
-        );
-        log_counts(&counts, &retryable, &permanent, &transformed.invalid);
-        Ok(counts)
+        park_result.map_err(IngestError::Unavailable)
     }
 }
 
-async fn park_all(queue: &dyn Park, bodies: &[String]) -> Result<(), crate::ports::QueueError> {
+async fn park_all(queue: &dyn Park, bodies: &[String]) -> Result<(), QueueError> {
     if bodies.is_empty() {
         Ok(())
     } else {
@@ -170,43 +155,67 @@ async fn park_all(queue: &dyn Park, bodies: &[String]) -> Result<(), crate::port
     }
 }
 
-/// Messages grouped by route, in first-seen order so output stays deterministic.
-fn group_by_route(messages: &[Mapped]) -> Vec<(RouteId, Vec<&str>)> {
-    let mut groups: Vec<(RouteId, Vec<&str>)> = Vec::new();
-    for message in messages {
-        match groups.iter_mut().find(|(route, _)| *route == message.route) {
-            Some((_, list)) => list.push(&message.json),
-            None => groups.push((message.route, vec![&message.json])),
-        }
-    }
-    groups
+/// The counts of a settled request, recorded as metrics and logged.
+fn answer(transformed: &Transformed<'_>, deliveries: &[RouteDelivery<'_>], metrics: &mut Metrics) -> Counts {
+    let reports = || deliveries.iter().map(|d| &d.report);
+    let permanent: usize = reports().map(DeliveryReport::permanent_count).sum();
+    let counts = Counts {
+        received: transformed.total(),
+        delivered: reports().map(|r| r.delivered).sum(),
+        parked: reports().map(DeliveryReport::retryable_count).sum(),
+        skipped: transformed.skipped.len(),
+        dead_lettered: transformed.invalid.len() + permanent,
+    };
+    record(metrics, &counts, transformed, deliveries, permanent);
+    log_outcomes(&counts, deliveries, &transformed.invalid);
+    counts
 }
 
-/// One group of envelopes per distinct error, so each envelope's `last_error` is exact.
-fn dead_letter_invalid(
-    invalid: &[Invalid<'_>],
-    route: &str,
-    now: time::OffsetDateTime,
-    max_bytes: usize,
-) -> Vec<String> {
-    let mut groups: Vec<(String, Vec<&serde_json::value::RawValue>)> = Vec::new();
-    for event in invalid {
-        let error = event.error.to_string();
-        match groups.iter_mut().find(|(e, _)| *e == error) {
-            Some((_, raws)) => raws.push(event.raw),
-            None => groups.push((error, vec![event.raw])),
-        }
+fn record(
+    metrics: &mut Metrics,
+    counts: &Counts,
+    transformed: &Transformed<'_>,
+    deliveries: &[RouteDelivery<'_>],
+    permanent: usize,
+) {
+    for (metric, value) in [
+        (Metric::Received, counts.received),
+        (Metric::Skipped, counts.skipped),
+        (Metric::Delivered, counts.delivered),
+        (Metric::Parked, counts.parked),
+        (Metric::DeadLettered, counts.dead_lettered),
+    ] {
+        metrics.add(metric, value);
     }
-    groups
-        .iter()
-        .flat_map(|(error, raws)| dead_letter_events(&Envelope::new(route, now, 0, error), raws, max_bytes))
-        .collect()
+    for skipped in &transformed.skipped {
+        metrics.add_reason(Metric::Skipped, skipped.reason.as_str(), 1);
+    }
+    for delivery in deliveries {
+        metrics.add(Metric::SegmentRequests, delivery.report.requests as usize);
+        metrics.add(Metric::SegmentRetries, delivery.report.retries as usize);
+        delivery.report.latencies_ms.iter().for_each(|ms| metrics.latency(*ms));
+    }
+    for invalid in &transformed.invalid {
+        metrics.add_reason(Metric::DeadLettered, DeadLetterReason::InvalidEvent.as_str(), 1);
+        metrics.add_reason(Metric::InvalidEvent, invalid.error.code, 1);
+    }
+    metrics.add_reason(
+        Metric::DeadLettered,
+        DeadLetterReason::PermanentFailure.as_str(),
+        permanent,
+    );
 }
 
-fn log_counts(counts: &Counts, retryable: &[Undelivered<'_>], permanent: &[Undelivered<'_>], invalid: &[Invalid<'_>]) {
-    for failed in permanent {
-        tracing::error!(messages = failed.messages.len(), attempts = failed.attempts, error = %failed.last_error,
-            "Segment refused a batch permanently; dead-lettered.");
+fn log_outcomes(counts: &Counts, deliveries: &[RouteDelivery<'_>], invalid: &[Invalid<'_>]) {
+    for report in deliveries.iter().map(|d| &d.report) {
+        for failed in &report.permanent {
+            tracing::error!(messages = failed.range.len(), attempts = failed.attempts, error = %failed.last_error,
+                "Segment refused messages permanently; dead-lettered.");
+        }
+        for failed in &report.retryable {
+            tracing::warn!(messages = failed.range.len(), attempts = failed.attempts, error = %failed.last_error,
+                "Segment delivery failed; parked for replay.");
+        }
     }
     for event in invalid {
         tracing::error!(
@@ -214,10 +223,6 @@ fn log_counts(counts: &Counts, retryable: &[Undelivered<'_>], permanent: &[Undel
             reason = event.error.code,
             "Invalid event dead-lettered."
         );
-    }
-    for failed in retryable {
-        tracing::warn!(messages = failed.messages.len(), attempts = failed.attempts, error = %failed.last_error,
-            "Segment delivery failed; parked for replay.");
     }
     tracing::info!(
         received = counts.received,

@@ -9,39 +9,52 @@ use futures_util::future::join_all;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::{is_expired, visibility_backoff};
-use crate::config::Config;
+use super::record::{RecordOutcome, RecordReport};
+use crate::config::{Config, DeliveryTargets};
 use crate::metrics::{Metric, Metrics};
-use crate::park::{DeadLetterReason, Envelope, decode};
+use crate::park::DeadLetterReason;
 use crate::ports::{Clock, Deliver, Park, Postpone};
-use crate::segment::{BatchOutcome, RetryPolicy, deliver_batch, plan_batches};
+use crate::segment::RetryPolicy;
 
 /// The parts of an SQS record replay needs.
 #[derive(Debug, Clone)]
 pub struct ReplayRecord {
+    /// SQS's message id, echoed in a batch-item failure.
     pub message_id: String,
+    /// Handle for changing the message's visibility.
     pub receipt_handle: String,
+    /// The envelope, as SQS holds it.
     pub body: String,
+    /// `ApproximateReceiveCount`, 1 on the first receive.
     pub receive_count: u32,
 }
 
-/// How a record ended. Only `StillFailing` and `Unsettled` leave it on the queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordOutcome {
-    Replayed,
-    StillFailing,
-    DeadLettered(DeadLetterReason),
-    /// A dead-letter send failed; SQS must keep the record.
-    Unsettled,
+/// Everything replay needs, built once at cold start.
+pub struct Replay {
+    /// Routing, mapping and the replay window.
+    pub config: Arc<Config>,
+    /// Every route's Segment source, with its write key.
+    pub targets: Arc<DeliveryTargets>,
+    /// The Segment port.
+    pub segment: Arc<dyn Deliver>,
+    /// DeadLetterQueue.
+    pub dead_letters: Arc<dyn Park>,
+    /// RetryQueue, for backing off a record that still fails.
+    pub retry_queue: Arc<dyn Postpone>,
+    /// The wall clock: expiry and `sentAt`.
+    pub clock: Arc<dyn Clock>,
+    /// Retries per Segment batch.
+    pub policy: RetryPolicy,
 }
 
-pub struct Replay {
-    pub config: Arc<Config>,
-    pub segment: Arc<dyn Deliver>,
-    pub dead_letters: Arc<dyn Park>,
-    pub retry_queue: Arc<dyn Postpone>,
-    pub clock: Arc<dyn Clock>,
-    pub policy: RetryPolicy,
+/// Records of one invocation by outcome, for the summary log line.
+#[derive(Debug, Default)]
+struct Tally {
+    replayed: usize,
+    still_failing: usize,
+    expired: usize,
+    dead_lettered: usize,
+    unsettled: usize,
 }
 
 impl Replay {
@@ -53,7 +66,7 @@ impl Replay {
         metrics.emit("replay");
         let mut response = SqsBatchResponse::default();
         for (record, outcome) in records.iter().zip(outcomes) {
-            if matches!(outcome, RecordOutcome::StillFailing | RecordOutcome::Unsettled) {
+            if outcome.keeps_record() {
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = record.message_id.clone();
                 response.batch_item_failures.push(failure);
@@ -63,46 +76,68 @@ impl Replay {
     }
 
     /// Replays records concurrently and logs the invocation's counts.
-    pub async fn replay_all(
+    async fn replay_all(
         &self,
         records: &[ReplayRecord],
         deadline: Instant,
         metrics: &mut Metrics,
     ) -> Vec<RecordOutcome> {
-        let results = join_all(records.iter().map(|record| {
+        let reports = join_all(records.iter().map(|record| {
             let span =
                 tracing::info_span!("record", message_id = %record.message_id, receive_count = record.receive_count);
             self.replay_one(record, deadline).instrument(span)
         }))
         .await;
-        let mut outcomes = Vec::with_capacity(results.len());
-        let (mut replayed, mut still_failing, mut expired, mut dead_lettered, mut unsettled) = (0, 0, 0, 0, 0);
-        for (outcome, record_metrics) in results {
-            metrics.add(Metric::SegmentRequests, record_metrics.0 as usize);
-            metrics.add(Metric::SegmentRetries, record_metrics.0.saturating_sub(1) as usize);
-            match outcome {
-                RecordOutcome::Replayed => replayed += 1,
-                RecordOutcome::StillFailing => still_failing += 1,
-                RecordOutcome::DeadLettered(reason) => {
-                    dead_lettered += 1;
-                    expired += usize::from(reason == DeadLetterReason::Expired);
-                    metrics.add_reason(Metric::DeadLettered, reason.as_str(), record_metrics.1);
-                    metrics.add(Metric::DeadLettered, record_metrics.1);
-                }
-                RecordOutcome::Unsettled => unsettled += 1,
-            }
-            if outcome == RecordOutcome::Replayed {
-                metrics.add(Metric::Replayed, record_metrics.1);
-            }
-            if outcome == RecordOutcome::DeadLettered(DeadLetterReason::Expired) {
-                metrics.add(Metric::Expired, record_metrics.1);
-            }
-            outcomes.push(outcome);
+        let mut tally = Tally::default();
+        for report in &reports {
+            record_metrics(metrics, report);
+            tally.add(report.outcome);
         }
+        tally.log(records.len());
+        reports.into_iter().map(|r| r.outcome).collect()
+    }
+}
+
+fn record_metrics(metrics: &mut Metrics, report: &RecordReport) {
+    metrics.add(Metric::SegmentRequests, report.requests as usize);
+    metrics.add(Metric::SegmentRetries, report.retries as usize);
+    metrics.add(Metric::Replayed, report.delivered);
+    metrics.add(Metric::Skipped, report.skipped);
+    if let RecordOutcome::DeadLettered(reason) = report.outcome {
+        metrics.add_reason(Metric::DeadLettered, reason.as_str(), report.dead_lettered);
+        metrics.add(Metric::DeadLettered, report.dead_lettered);
+        if reason == DeadLetterReason::Expired {
+            metrics.add(Metric::Expired, report.dead_lettered);
+        }
+    }
+}
+
+impl Tally {
+    fn add(&mut self, outcome: RecordOutcome) {
+        match outcome {
+            RecordOutcome::Replayed => self.replayed += 1,
+            RecordOutcome::StillFailing => self.still_failing += 1,
+            RecordOutcome::DeadLettered(reason) => {
+                self.dead_lettered += 1;
+                self.expired += usize::from(reason == DeadLetterReason::Expired);
+            }
+            RecordOutcome::Unsettled => self.unsettled += 1,
+        }
+    }
+
+    /// ERROR when anything was dead-lettered or left unsettled, WARN when records still fail.
+    fn log(&self, records: usize) {
+        let Self {
+            replayed,
+            still_failing,
+            expired,
+            dead_lettered,
+            unsettled,
+        } = *self;
         let summary = "Replay invocation handled.";
         if dead_lettered + unsettled > 0 {
             tracing::error!(
-                records = records.len(),
+                records,
                 replayed,
                 still_failing,
                 expired,
@@ -112,7 +147,7 @@ impl Replay {
             );
         } else if still_failing > 0 {
             tracing::warn!(
-                records = records.len(),
+                records,
                 replayed,
                 still_failing,
                 expired,
@@ -122,7 +157,7 @@ impl Replay {
             );
         } else {
             tracing::info!(
-                records = records.len(),
+                records,
                 replayed,
                 still_failing,
                 expired,
@@ -130,106 +165,6 @@ impl Replay {
                 unsettled,
                 "{summary}"
             );
-        }
-        outcomes
-    }
-
-    /// Returns the outcome and (Segment requests made, messages settled by this outcome).
-    async fn replay_one(&self, record: &ReplayRecord, deadline: Instant) -> (RecordOutcome, (u32, usize)) {
-        let now = self.clock.now();
-        let envelope = match decode(&record.body) {
-            Ok(envelope) => envelope,
-            Err(error) => {
-                let mut dead = Envelope::new("unknown", now, 0, &error.to_string()).dead(DeadLetterReason::Undecodable);
-                dead.body = Some(record.body.clone());
-                return (self.dead_letter(dead, 1).await, (0, 1));
-            }
-        };
-        let count = envelope.messages.len();
-        let max_age = self.config.replay_max_age;
-        let prior_attempts = envelope.attempts + record.receive_count.saturating_sub(1);
-        if is_expired(now, envelope.first_failed_at, max_age) {
-            let dead = Envelope {
-                attempts: prior_attempts,
-                ..envelope
-            }
-            .dead(DeadLetterReason::Expired);
-            return (self.dead_letter(dead, count).await, (0, count));
-        }
-        let Some(route) = self.config.routing.find(&envelope.route) else {
-            let dead = Envelope {
-                last_error: "route is no longer configured".to_owned(),
-                ..envelope
-            };
-            return (
-                self.dead_letter(dead.dead(DeadLetterReason::UnknownRoute), count).await,
-                (0, count),
-            );
-        };
-        let target = &self.config.routing.route(route).target;
-
-        let messages: Vec<&str> = envelope.messages.iter().map(|m| m.get()).collect();
-        let mut requests = 0;
-        let mut retry_error = None;
-        let mut permanent = Vec::new();
-        for range in plan_batches(&messages) {
-            let outcome = deliver_batch(
-                &*self.segment,
-                &*self.clock,
-                target,
-                &messages[range.clone()],
-                &self.policy,
-                deadline,
-            )
-            .await;
-            requests += outcome.attempts();
-            match outcome {
-                BatchOutcome::Delivered { .. } => {}
-                BatchOutcome::Retryable { last_error, .. } => retry_error = Some(last_error),
-                BatchOutcome::Permanent { last_error, .. } => permanent.push((range, last_error)),
-            }
-        }
-        if let Some(error) = retry_error {
-            // Permanent failures wait for the next round too, so they are dead-lettered once.
-            let delay = visibility_backoff(record.receive_count, now, envelope.first_failed_at, max_age);
-            if let Err(postpone_error) = self.retry_queue.postpone(&record.receipt_handle, delay).await {
-                tracing::warn!(error = %postpone_error, "Could not extend visibility; SQS default applies.");
-            }
-            tracing::warn!(error = %error, delay_s = delay.as_secs(), "Replay still failing; will retry.");
-            return (RecordOutcome::StillFailing, (requests, count));
-        }
-        if permanent.is_empty() {
-            return (RecordOutcome::Replayed, (requests, count));
-        }
-        let failed: usize = permanent.iter().map(|(range, _)| range.len()).sum();
-        let mut outcome = RecordOutcome::DeadLettered(DeadLetterReason::PermanentFailure);
-        for (range, last_error) in permanent {
-            let mut dead = Envelope::new(
-                &envelope.route,
-                envelope.first_failed_at,
-                prior_attempts + requests,
-                &last_error,
-            )
-            .dead(DeadLetterReason::PermanentFailure);
-            dead.messages = envelope.messages[range].to_vec();
-            if self.dead_letter(dead, failed).await == RecordOutcome::Unsettled {
-                outcome = RecordOutcome::Unsettled;
-            }
-        }
-        (outcome, (requests, failed))
-    }
-
-    async fn dead_letter(&self, envelope: Envelope, messages: usize) -> RecordOutcome {
-        let reason = envelope.reason.unwrap_or(DeadLetterReason::Undecodable);
-        match self.dead_letters.park(&[envelope.to_json()]).await {
-            Ok(()) => {
-                tracing::error!(reason = reason.as_str(), messages, "Envelope dead-lettered.");
-                RecordOutcome::DeadLettered(reason)
-            }
-            Err(error) => {
-                tracing::error!(reason = reason.as_str(), error = %error, "Dead-letter send failed; record stays queued.");
-                RecordOutcome::Unsettled
-            }
         }
     }
 }

@@ -3,6 +3,8 @@
 
 mod expiry;
 mod handler;
+mod record;
 
 pub use expiry::{is_expired, visibility_backoff};
-pub use handler::{RecordOutcome, Replay, ReplayRecord};
+pub use handler::{Replay, ReplayRecord};
+pub use record::RecordOutcome;

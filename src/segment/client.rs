@@ -29,7 +29,7 @@ impl SegmentHttp {
 #[async_trait]
 impl Deliver for SegmentHttp {
     async fn deliver(&self, target: &SegmentTarget, body: Vec<u8>, timeout: Duration) -> Result<(), AttemptError> {
-        let write_key = target.write_key.as_ref().map(|k| k.expose()).unwrap_or_default();
+        let write_key = target.write_key.expose();
         let response = self
             .client
             .post(format!("{}/v1/batch", target.endpoint))

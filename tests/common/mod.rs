@@ -221,6 +221,8 @@ pub fn quick_policy() -> RetryPolicy {
 
 pub struct Harness {
     pub segment: Arc<ScriptedSegment>,
+    /// When set, used instead of `segment`.
+    pub segment_port: Option<Arc<dyn Deliver>>,
     pub retry: Arc<RecordingQueue>,
     pub dead: Arc<RecordingQueue>,
     pub clock: Arc<FixedClock>,
@@ -231,6 +233,7 @@ impl Harness {
     pub fn new(config: Config) -> Self {
         Self {
             segment: ScriptedSegment::new(),
+            segment_port: None,
             retry: RecordingQueue::new(),
             dead: RecordingQueue::new(),
             clock: FixedClock::at(1_764_000_000),
@@ -238,10 +241,15 @@ impl Harness {
         }
     }
 
+    fn segment_port(&self) -> Arc<dyn Deliver> {
+        self.segment_port.clone().unwrap_or_else(|| self.segment.clone())
+    }
+
     pub fn ingest(&self) -> Ingest {
         Ingest {
             config: self.config.clone(),
-            segment: self.segment.clone(),
+            targets: Arc::new(self.config.routing.delivery_targets().unwrap()),
+            segment: self.segment_port(),
             retry_queue: self.retry.clone(),
             dead_letters: self.dead.clone(),
             clock: self.clock.clone(),
@@ -252,7 +260,8 @@ impl Harness {
     pub fn replay(&self) -> Replay {
         Replay {
             config: self.config.clone(),
-            segment: self.segment.clone(),
+            targets: Arc::new(self.config.routing.delivery_targets().unwrap()),
+            segment: self.segment_port(),
             dead_letters: self.dead.clone(),
             retry_queue: self.retry.clone(),
             clock: self.clock.clone(),

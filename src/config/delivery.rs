@@ -1,0 +1,102 @@
+//! What a function that delivers and parks needs, parsed so that every value is present by type.
+
+use super::{Config, ConfigError, DeliveryTargets};
+
+/// The URL of an SQS queue, as SQS's API takes it (`https://sqs.<region>.amazonaws.com/<account>/<name>`,
+/// or a local stand-in's URL). Never empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueUrl(String);
+
+impl QueueUrl {
+    /// Parses a queue URL; `var` names the setting in the error.
+    pub fn parse(var: &'static str, text: &str) -> Result<Self, ConfigError> {
+        let text = text.trim();
+        if text.starts_with("https://") || text.starts_with("http://") {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(ConfigError::invalid(var, "must be an http(s) queue URL"))
+        }
+    }
+
+    /// The URL as SQS's API takes it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// RetryQueue and DeadLetterQueue.
+#[derive(Clone, Debug)]
+pub struct QueueUrls {
+    /// Where undelivered messages are parked for replay (`RETRY_QUEUE_URL`).
+    pub retry: QueueUrl,
+    /// Where everything that is not retried goes (`DEAD_LETTER_QUEUE_URL`).
+    pub dead_letter: QueueUrl,
+}
+
+/// The values only delivering functions need: a write key on every route and both queues.
+#[derive(Clone, Debug)]
+pub struct DeliveryConfig {
+    /// One target per route of the configuration's routing table.
+    pub targets: DeliveryTargets,
+    /// The two queues.
+    pub queues: QueueUrls,
+}
+
+impl DeliveryConfig {
+    /// Reads the queue URLs through `lookup` (empty counts as unset) and takes every route's
+    /// write key. Errors name the first missing or malformed setting, never a secret.
+    pub fn from_lookup(config: &Config, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let targets = config.routing.delivery_targets()?;
+        let queue = |var: &'static str| match lookup(var).filter(|v| !v.trim().is_empty()) {
+            Some(text) => QueueUrl::parse(var, &text),
+            None => Err(ConfigError::invalid(var, "is required")),
+        };
+        Ok(Self {
+            targets,
+            queues: QueueUrls {
+                retry: queue("RETRY_QUEUE_URL")?,
+                dead_letter: queue("DEAD_LETTER_QUEUE_URL")?,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn delivery(vars: &[(&str, &str)]) -> Result<DeliveryConfig, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let config = Config::from_lookup(|k| map.get(k).cloned())?;
+        DeliveryConfig::from_lookup(&config, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn delivery_needs_a_key_on_every_route_and_both_queues() {
+        let no_key = delivery(&[("RETRY_QUEUE_URL", "http://q"), ("DEAD_LETTER_QUEUE_URL", "http://d")]);
+        assert_eq!(no_key.unwrap_err().var, "SEGMENT_WRITE_KEY");
+        let no_queue = delivery(&[("SEGMENT_WRITE_KEY", "wk")]);
+        assert_eq!(no_queue.unwrap_err().var, "RETRY_QUEUE_URL");
+        let empty = delivery(&[
+            ("SEGMENT_WRITE_KEY", "wk"),
+            ("RETRY_QUEUE_URL", "http://q"),
+            ("DEAD_LETTER_QUEUE_URL", " "),
+        ]);
+        assert_eq!(empty.unwrap_err().var, "DEAD_LETTER_QUEUE_URL");
+        let malformed = delivery(&[
+            ("SEGMENT_WRITE_KEY", "wk"),
+            ("RETRY_QUEUE_URL", "q"),
+            ("DEAD_LETTER_QUEUE_URL", "http://d"),
+        ]);
+        assert_eq!(malformed.unwrap_err().var, "RETRY_QUEUE_URL");
+        let ok = delivery(&[
+            ("SEGMENT_WRITE_KEY", "wk"),
+            ("RETRY_QUEUE_URL", "http://q"),
+            ("DEAD_LETTER_QUEUE_URL", "http://d"),
+        ])
+        .unwrap();
+        assert_eq!(ok.queues.retry.as_str(), "http://q");
+    }
+}

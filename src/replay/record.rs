@@ -1,0 +1,251 @@
+//! One RetryQueue record, as named steps: decode → judge (expired, route, reason) → deliver or
+//! re-map → settle (acknowledge, back off, or dead-letter). Replay never acknowledges a record
+//! whose events are in neither Segment nor a queue.
+
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::handler::{Replay, ReplayRecord};
+use super::{is_expired, visibility_backoff};
+use crate::config::RouteId;
+use crate::deadline;
+use crate::park::{DeadLetterReason, Envelope, decode};
+use crate::segment::{Delivery, DeliveryReport, deliver_messages};
+use crate::settle::{Provenance, group_by_route, invalid_envelopes, refused_envelopes};
+use crate::transform::transform;
+
+/// How a record ended. Only `StillFailing` and `Unsettled` leave it on the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// Everything in it was delivered (or skipped by a documented rule).
+    Replayed,
+    /// Segment is still failing; SQS keeps it, hidden for a backoff.
+    StillFailing,
+    /// DeadLetterQueue accepted what could not be delivered; the rest was delivered.
+    DeadLettered(DeadLetterReason),
+    /// A dead-letter send failed; SQS must keep the record.
+    Unsettled,
+}
+
+impl RecordOutcome {
+    /// Whether SQS must keep the record (a batch-item failure).
+    pub fn keeps_record(self) -> bool {
+        matches!(self, Self::StillFailing | Self::Unsettled)
+    }
+}
+
+/// What one record cost and settled, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordReport {
+    pub outcome: RecordOutcome,
+    pub requests: u32,
+    pub retries: u32,
+    pub delivered: usize,
+    pub skipped: usize,
+    pub dead_lettered: usize,
+}
+
+impl RecordReport {
+    fn only(outcome: RecordOutcome, dead_lettered: usize) -> Self {
+        Self {
+            outcome,
+            requests: 0,
+            retries: 0,
+            delivered: 0,
+            skipped: 0,
+            dead_lettered,
+        }
+    }
+}
+
+impl Replay {
+    /// Replays one record; `deadline` is the invocation's, further capped by the record's window.
+    pub(super) async fn replay_one(&self, record: &ReplayRecord, deadline: Instant) -> RecordReport {
+        let now = self.clock.now();
+        let envelope = match decode(&record.body) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                let mut dead = Envelope::new("unknown", now, 0, &error.to_string()).dead(DeadLetterReason::Undecodable);
+                dead.body = Some(record.body.clone());
+                return self
+                    .dead_letter(vec![dead.to_json()], DeadLetterReason::Undecodable, 1)
+                    .await;
+            }
+        };
+        let prior_attempts = envelope.attempts + record.receive_count.saturating_sub(1);
+        if is_expired(now, envelope.first_failed_at, self.config.replay_max_age) {
+            return self.expire(envelope, prior_attempts).await;
+        }
+        let route = self.config.routing.find(&envelope.route);
+        match (route, envelope.reason) {
+            (_, Some(DeadLetterReason::Undecodable)) => {
+                self.back_unchanged(record, DeadLetterReason::Undecodable).await
+            }
+            (None, Some(reason)) => self.back_unchanged(record, reason).await,
+            (None, None) => self.unknown_route(envelope).await,
+            (Some(_), _) if envelope.messages.is_empty() && envelope.events.is_empty() => {
+                self.back_unchanged(record, envelope.reason.unwrap_or(DeadLetterReason::Undecodable))
+                    .await
+            }
+            (Some(route), _) => {
+                let deadline =
+                    deadline::no_later_than(deadline, now, envelope.first_failed_at + self.config.replay_max_age);
+                self.resend(record, &envelope, route, prior_attempts, deadline).await
+            }
+        }
+    }
+
+    async fn expire(&self, envelope: Envelope, prior_attempts: u32) -> RecordReport {
+        let count = envelope.messages.len() + envelope.events.len();
+        let dead = Envelope {
+            attempts: prior_attempts,
+            ..envelope
+        }
+        .dead(DeadLetterReason::Expired);
+        self.dead_letter(vec![dead.to_json()], DeadLetterReason::Expired, count)
+            .await
+    }
+
+    async fn unknown_route(&self, envelope: Envelope) -> RecordReport {
+        let count = envelope.messages.len() + envelope.events.len();
+        let dead = Envelope {
+            last_error: "route is no longer configured".to_owned(),
+            ..envelope
+        }
+        .dead(DeadLetterReason::UnknownRoute);
+        self.dead_letter(vec![dead.to_json()], DeadLetterReason::UnknownRoute, count)
+            .await
+    }
+
+    /// Sends the record's body back to DeadLetterQueue as it came: what replay cannot act on.
+    async fn back_unchanged(&self, record: &ReplayRecord, reason: DeadLetterReason) -> RecordReport {
+        let count = decode(&record.body).map_or(1, |e| e.messages.len() + e.events.len());
+        self.dead_letter(vec![record.body.clone()], reason, count).await
+    }
+
+    /// Delivers a parked envelope's messages, and re-maps an `invalid_event` envelope's raw
+    /// events through the current configuration first.
+    async fn resend(
+        &self,
+        record: &ReplayRecord,
+        envelope: &Envelope,
+        route: RouteId,
+        prior_attempts: u32,
+        deadline: Instant,
+    ) -> RecordReport {
+        let from = Provenance {
+            route: &envelope.route,
+            first_failed_at: envelope.first_failed_at,
+            prior_attempts,
+        };
+        let raws: Vec<&RawValue> = envelope.events.iter().map(|e| &**e).collect();
+        let remapped = transform(&raws, &self.config.routing, route);
+        let mut groups: Vec<(RouteId, Vec<&str>)> = group_by_route(&remapped.messages);
+        let parked: Vec<&str> = envelope.messages.iter().map(|m| m.get()).collect();
+        if !parked.is_empty() {
+            groups.push((route, parked));
+        }
+        let mut report = RecordReport::only(RecordOutcome::Replayed, 0);
+        report.skipped = remapped.skipped.len();
+        let mut dead = invalid_envelopes(
+            &remapped.invalid,
+            Provenance {
+                prior_attempts: prior_attempts + 1,
+                ..from
+            },
+            self.max_bytes(),
+        );
+        let mut retry_error = None;
+        for (route, messages) in &groups {
+            let delivery = self.deliver(*route, messages, deadline).await;
+            report.requests += delivery.requests;
+            report.retries += delivery.retries;
+            report.delivered += delivery.delivered;
+            report.dead_lettered += delivery.permanent_count();
+            let route_from = Provenance {
+                route: &self.config.routing.route(*route).name,
+                ..from
+            };
+            dead.extend(refused_envelopes(&delivery, messages, route_from, self.max_bytes()));
+            retry_error = retry_error.or(delivery.retryable.first().map(|r| r.last_error.clone()));
+        }
+        report.dead_lettered += remapped.invalid.len();
+        match retry_error {
+            Some(error) => self.back_off(record, envelope.first_failed_at, &error, report).await,
+            None => self.settle(dead, report, !remapped.invalid.is_empty()).await,
+        }
+    }
+
+    async fn deliver(&self, route: RouteId, messages: &[&str], deadline: Instant) -> DeliveryReport {
+        let delivery = Delivery {
+            segment: &*self.segment,
+            clock: &*self.clock,
+            target: self.targets.get(route),
+            policy: &self.policy,
+            deadline,
+        };
+        deliver_messages(&delivery, messages).await
+    }
+
+    /// Keeps the record on RetryQueue, hidden for the backoff. Nothing is dead-lettered yet, so
+    /// refused messages are dead-lettered once, when the record finally settles.
+    async fn back_off(
+        &self,
+        record: &ReplayRecord,
+        first_failed_at: OffsetDateTime,
+        error: &str,
+        report: RecordReport,
+    ) -> RecordReport {
+        let delay = visibility_backoff(
+            record.receive_count,
+            self.clock.now(),
+            first_failed_at,
+            self.config.replay_max_age,
+        );
+        if let Err(postpone_error) = self.retry_queue.postpone(&record.receipt_handle, delay).await {
+            tracing::warn!(error = %postpone_error, "Could not extend visibility; SQS default applies.");
+        }
+        tracing::warn!(error = %error, delay_s = delay.as_secs(), "Replay still failing; will retry.");
+        RecordReport {
+            outcome: RecordOutcome::StillFailing,
+            dead_lettered: 0,
+            ..report
+        }
+    }
+
+    /// Acknowledges the record once DeadLetterQueue holds what Segment refused or what is
+    /// still invalid.
+    async fn settle(&self, dead: Vec<String>, report: RecordReport, invalid: bool) -> RecordReport {
+        if dead.is_empty() {
+            return report;
+        }
+        let reason = if invalid {
+            DeadLetterReason::InvalidEvent
+        } else {
+            DeadLetterReason::PermanentFailure
+        };
+        let settled = self.dead_letter(dead, reason, report.dead_lettered).await;
+        RecordReport {
+            outcome: settled.outcome,
+            ..report
+        }
+    }
+
+    async fn dead_letter(&self, bodies: Vec<String>, reason: DeadLetterReason, messages: usize) -> RecordReport {
+        match self.dead_letters.park(&bodies).await {
+            Ok(()) => {
+                tracing::error!(reason = reason.as_str(), messages, "Envelope dead-lettered.");
+                RecordReport::only(RecordOutcome::DeadLettered(reason), messages)
+            }
+            Err(error) => {
+                tracing::error!(reason = reason.as_str(), error = %error, "Dead-letter send failed; record stays queued.");
+                RecordReport::only(RecordOutcome::Unsettled, 0)
+            }
+        }
+    }
+
+    fn max_bytes(&self) -> usize {
+        self.config.queues.park_message_max_bytes
+    }
+}

@@ -1,0 +1,103 @@
+//! Turning what could not be delivered into SQS message bodies: the envelopes ingest and replay
+//! both write. Pure functions; the queues themselves sit behind `ports::Park`.
+
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+
+use crate::config::RouteId;
+use crate::park::{DeadLetterReason, Envelope, dead_letter_events, pack_messages};
+use crate::segment::{DeliveryReport, Undelivered};
+use crate::transform::{Invalid, Mapped};
+
+/// Where an envelope's 48-hour window and attempt count stand.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Provenance<'a> {
+    /// The route name the envelope carries.
+    pub route: &'a str,
+    /// When delivery first failed; replay keeps it across rounds.
+    pub first_failed_at: OffsetDateTime,
+    /// Segment attempts made before this round.
+    pub prior_attempts: u32,
+}
+
+/// Envelopes for `invalid` events: one group per distinct error, so each `last_error` is exact.
+pub(crate) fn invalid_envelopes(invalid: &[Invalid<'_>], from: Provenance<'_>, max_bytes: usize) -> Vec<String> {
+    let mut groups: Vec<(String, Vec<&RawValue>)> = Vec::new();
+    for event in invalid {
+        let error = event.error.to_string();
+        match groups.iter_mut().find(|(e, _)| *e == error) {
+            Some((_, raws)) => raws.push(event.raw),
+            None => groups.push((error, vec![event.raw])),
+        }
+    }
+    groups
+        .iter()
+        .flat_map(|(error, raws)| {
+            let template = Envelope::new(from.route, from.first_failed_at, from.prior_attempts, error)
+                .dead(DeadLetterReason::InvalidEvent);
+            dead_letter_events(&template, raws, max_bytes)
+        })
+        .collect()
+}
+
+/// Envelopes for the runs of `messages` that a delivery report lists in `runs`; `reason` is
+/// `None` for parking, or the dead-letter reason. Runs that ended with the same error after the
+/// same number of attempts share envelopes, so a bisected batch does not become one envelope
+/// per message.
+pub(crate) fn run_envelopes<S: AsRef<str>>(
+    runs: &[Undelivered],
+    messages: &[S],
+    from: Provenance<'_>,
+    reason: Option<DeadLetterReason>,
+    max_bytes: usize,
+) -> Vec<String> {
+    let mut groups: Vec<((&str, u32), Vec<&str>)> = Vec::new();
+    for run in runs {
+        let key = (run.last_error.as_str(), run.attempts);
+        let run_messages = messages[run.range.clone()].iter().map(AsRef::as_ref);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, list)) => list.extend(run_messages),
+            None => groups.push((key, run_messages.collect())),
+        }
+    }
+    let mut bodies = Vec::new();
+    for ((last_error, attempts), group) in groups {
+        let mut template = Envelope::new(
+            from.route,
+            from.first_failed_at,
+            from.prior_attempts + attempts,
+            last_error,
+        );
+        template.reason = reason;
+        bodies.extend(pack_messages(&template, &group, max_bytes));
+    }
+    bodies
+}
+
+/// Dead-letter envelopes for everything a report says Segment refused for good.
+pub(crate) fn refused_envelopes<S: AsRef<str>>(
+    report: &DeliveryReport,
+    messages: &[S],
+    from: Provenance<'_>,
+    max_bytes: usize,
+) -> Vec<String> {
+    run_envelopes(
+        &report.permanent,
+        messages,
+        from,
+        Some(DeadLetterReason::PermanentFailure),
+        max_bytes,
+    )
+}
+
+/// Mapped messages grouped by route, in first-seen order so output stays deterministic.
+pub(crate) fn group_by_route(messages: &[Mapped]) -> Vec<(RouteId, Vec<&str>)> {
+    let mut groups: Vec<(RouteId, Vec<&str>)> = Vec::new();
+    for message in messages {
+        match groups.iter_mut().find(|(route, _)| *route == message.route) {
+            Some((_, list)) => list.push(&message.json),
+            None => groups.push((message.route, vec![&message.json])),
+        }
+    }
+    groups
+}
