@@ -16,6 +16,7 @@ pub mod park;
 pub mod ports;
 pub mod replay;
 pub mod secret;
+pub mod secrets;
 pub mod segment;
 pub mod telemetry;
 pub mod transform;
