@@ -17,6 +17,7 @@ pub mod park;
 pub mod ports;
 pub mod replay;
 pub mod secret;
+pub mod secrets;
 pub mod segment;
 pub(crate) mod settle;
 pub mod telemetry;

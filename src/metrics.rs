@@ -1,5 +1,28 @@
 //! CloudWatch Embedded Metric Format: JSON log lines that CloudWatch turns into metrics, with
-//! no SDK call and no latency on the request path.
+//! no SDK call and no latency on the request path
+//! (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>).
+//!
+//! Written by hand, on purpose. Two crates were judged against it (November 2026) and neither
+//! keeps both the documents the template's alarms and dashboard read and a per-invocation
+//! [`Metrics`] that tests can render:
+//!
+//! - `metrics` 0.24 + `metrics_cloudwatch_embedded` 0.10 (`lambda` feature): its `Builder::init`
+//!   installs a process-wide recorder with `metrics::set_global_recorder`, and the recorder type
+//!   is private, so `metrics::with_local_recorder` cannot scope one to an invocation. Counters
+//!   are then shared by every invocation in the process: the tests that run many handlers in
+//!   parallel in one binary would read each other's counts, and `render(&self, ..)` per
+//!   invocation cannot exist. The `Function` dimension is fixed at `init`, and a histogram keeps
+//!   at most 100 unflushed values (more are dropped with an error log).
+//! - AWS's `metrique` 0.1 with `emf`: a formatter can write to any `io::Write` with no global
+//!   state, but one `Emf` publishes every metric under its default dimension sets (an extra
+//!   `directive` adds sets, it does not replace them: a by-reason `DeadLettered` would also count
+//!   under `Function` alone and double the totals the alarms read). So the `Function` and the
+//!   `Function`+`Reason` documents need two formatters, and a metric name chosen at run time
+//!   (one document per metric and reason) needs a hand-written `Entry` impl: about the code this
+//!   module has. It also writes a latency list as `{"Values":[..],"Counts":[..]}` (or a bare
+//!   number for one value) instead of today's `[..]` array, which changes the log lines
+//!   operators query and the assertion on `SegmentLatencyMs` below; and it adds about 30
+//!   crates to the build (`metrics-util`, `quanta`, `sketches-ddsketch`, eight `metrique-*`).
 
 use serde_json::{Map, Value, json};
 

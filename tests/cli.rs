@@ -124,3 +124,30 @@ fn check_config_rejects_bad_configuration_without_quoting_it() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("ROUTES") && !stderr.contains("SECRET"), "{stderr}");
 }
+
+#[test]
+fn help_goes_to_stdout_with_exit_0_and_no_arguments_is_a_usage_error() {
+    for args in [&["--help"][..], &["transform", "--help"], &["help", "check-config"]] {
+        let output = run(args, &[], b"");
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        assert!(output.stderr.is_empty(), "{args:?}");
+        assert!(
+            String::from_utf8(output.stdout)
+                .unwrap()
+                .contains("Usage: currents-segment")
+        );
+    }
+    let output = run(&["--version"], &[], b"");
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        format!("currents-segment {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let output = run(&[], &[], b"");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with("currents-segment: ") && stderr.contains("transform"),
+        "{stderr}"
+    );
+}

@@ -49,8 +49,15 @@ async fn a_redriven_invalid_event_that_still_fails_goes_back_with_attempts_plus_
     let harness = Harness::new(config(&[]));
     let envelope = dead_letter_a_millisecond_event(&harness).await;
     let requests = harness.segment.requests();
-    let response = harness.replay().handle(sqs_event(&[envelope.to_string()], 1), deadline()).await;
-    assert_eq!(failures(&response), 0, "acknowledged only because the DLQ holds it again");
+    let response = harness
+        .replay()
+        .handle(sqs_event(&[envelope.to_string()], 1), deadline())
+        .await;
+    assert_eq!(
+        failures(&response),
+        0,
+        "acknowledged only because the DLQ holds it again"
+    );
     assert_eq!(harness.segment.requests(), requests, "nothing was sendable");
     let back = harness.dead.envelopes();
     assert_eq!(back.len(), 1);
@@ -65,7 +72,10 @@ async fn a_redriven_invalid_event_is_never_lost_when_the_dlq_refuses() {
     let harness = Harness::new(config(&[]));
     let envelope = dead_letter_a_millisecond_event(&harness).await;
     harness.dead.refuse_next(1);
-    let response = harness.replay().handle(sqs_event(&[envelope.to_string()], 1), deadline()).await;
+    let response = harness
+        .replay()
+        .handle(sqs_event(&[envelope.to_string()], 1), deadline())
+        .await;
     assert_eq!(failures(&response), 1, "SQS keeps the record");
 }
 
@@ -75,7 +85,10 @@ async fn an_invalid_event_that_maps_now_is_delivered() {
     let mut envelope = dead_letter_a_millisecond_event(&harness).await;
     // The operator fixed the event (seconds, not milliseconds) before redriving it.
     envelope["events"][0]["time"] = json!(NOW);
-    let response = harness.replay().handle(sqs_event(&[envelope.to_string()], 1), deadline()).await;
+    let response = harness
+        .replay()
+        .handle(sqs_event(&[envelope.to_string()], 1), deadline())
+        .await;
     assert_eq!(failures(&response), 0);
     assert!(harness.segment.delivered_ids().contains(&"ms-1".to_owned()));
     assert!(harness.dead.envelopes().is_empty());
@@ -95,7 +108,10 @@ async fn what_replay_cannot_act_on_goes_back_unchanged() {
         .to_string(),
     ];
     for body in &bodies {
-        let response = harness.replay().handle(sqs_event(std::slice::from_ref(body), 1), deadline()).await;
+        let response = harness
+            .replay()
+            .handle(sqs_event(std::slice::from_ref(body), 1), deadline())
+            .await;
         assert_eq!(failures(&response), 0);
     }
     let back = harness.dead.bodies.lock().unwrap().clone();
@@ -142,15 +158,24 @@ async fn a_slow_segment_cannot_carry_an_attempt_past_48_hours() {
     let mut replay = harness.replay();
     replay.policy.request_timeout = Duration::from_secs(10);
     let response = replay
-        .handle(sqs_event(&[parked_at(ALMOST_EXPIRED)], 3), Instant::now() + Duration::from_secs(60))
+        .handle(
+            sqs_event(&[parked_at(ALMOST_EXPIRED)], 3),
+            Instant::now() + Duration::from_secs(60),
+        )
         .await;
     assert_eq!(failures(&response), 1, "still failing, kept for expiry");
     let timeouts = segment.timeouts.lock().unwrap().clone();
     assert!(!timeouts.is_empty());
     let total: Duration = timeouts.iter().sum();
-    assert!(total <= Duration::from_secs(2), "attempts stop at the window: {timeouts:?}");
+    assert!(
+        total <= Duration::from_secs(2),
+        "attempts stop at the window: {timeouts:?}"
+    );
     let postponed = harness.retry.postponed.lock().unwrap().clone();
-    assert!(postponed[0].1 <= Duration::from_secs(3), "next receive lands just after expiry");
+    assert!(
+        postponed[0].1 <= Duration::from_secs(3),
+        "next receive lands just after expiry"
+    );
 }
 
 #[tokio::test]
@@ -163,7 +188,10 @@ async fn a_retry_after_that_crosses_48_hours_is_not_waited_for() {
     let started = Instant::now();
     let response = harness
         .replay()
-        .handle(sqs_event(&[parked_at(ALMOST_EXPIRED)], 3), Instant::now() + Duration::from_secs(60))
+        .handle(
+            sqs_event(&[parked_at(ALMOST_EXPIRED)], 3),
+            Instant::now() + Duration::from_secs(60),
+        )
         .await;
     assert_eq!(failures(&response), 1);
     assert_eq!(harness.segment.requests(), 1, "no second attempt after the window");

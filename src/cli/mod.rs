@@ -1,0 +1,154 @@
+//! The `currents-segment` command line: preview the mapping and check configuration, using the
+//! same code path as the Lambdas and needing no write key, token or AWS settings.
+//!
+//! Arguments are parsed by `clap` (derive). To add a subcommand: add a variant to [`Command`]
+//! with a doc comment (it becomes the `--help` text) and an args struct if it takes any, put
+//! its code in a module beside this one, and add one arm to [`Command::run`]. Every failure is
+//! a [`CliError`], which the binary turns into one line on stderr and exit code 2.
+
+mod check_config;
+mod transform;
+
+use std::io::Write;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigError};
+
+pub use check_config::check_config;
+pub use transform::{TransformArgs, transform_command};
+
+/// `currents-segment`: the arguments of one run.
+#[derive(Debug, Parser)]
+#[command(
+    name = "currents-segment",
+    version,
+    about = "Preview what Segment would receive from a Braze Currents body, and check configuration.",
+    after_help = "Configuration comes from the same environment variables as the Lambdas (see README).",
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands. Each variant's doc comment is its one-line `--help` summary.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Map a Currents body (FILE or stdin) to Segment messages, as JSON on stdout
+    Transform(TransformArgs),
+    /// Validate the environment configuration and print it, secrets redacted
+    CheckConfig,
+}
+
+impl Command {
+    /// Runs the subcommand; `config` is read only by the subcommands that need it.
+    pub fn run(
+        self,
+        config: impl FnOnce() -> Result<Config, ConfigError>,
+        out: &mut dyn Write,
+    ) -> Result<(), CliError> {
+        match self {
+            Self::Transform(args) => transform::run(&args, config, out),
+            Self::CheckConfig => check_config(&config()?, out),
+        }
+    }
+}
+
+/// A failure that ends the command with exit code 2 and one line on stderr (usage errors add
+/// clap's usage lines after it).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The arguments do not parse; the text is clap's message without its `error: ` prefix.
+    #[error("{0}")]
+    Usage(String),
+    /// The input file (or stdin, named `stdin`) could not be read.
+    #[error("cannot read {0}: {1}")]
+    Read(String, std::io::Error),
+    /// The body is not a Currents batch.
+    #[error("unreadable body: {0}")]
+    Body(#[from] crate::currents::BodyError),
+    /// The environment configuration is invalid; never quotes a secret.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// `--route` names no configured route.
+    #[error("unknown route `{0}`")]
+    UnknownRoute(String),
+    /// stdout could not be written.
+    #[error("cannot write output: {0}")]
+    Write(std::io::Error),
+}
+
+/// Runs the command named by `args` (without the program name). `--help` and `--version`
+/// print to `out` and succeed; a usage error is [`CliError::Usage`].
+pub fn run(
+    args: &[String],
+    config: impl FnOnce() -> Result<Config, ConfigError>,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let program = std::iter::once("currents-segment");
+    match Cli::try_parse_from(program.chain(args.iter().map(String::as_str))) {
+        Ok(cli) => cli.command.run(config, out),
+        Err(error) if !error.use_stderr() => write!(out, "{}", error.render()).map_err(CliError::Write),
+        Err(error) => Err(usage_error(&error)),
+    }
+}
+
+fn usage_error(error: &clap::Error) -> CliError {
+    let text = error.render().to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    CliError::Usage(text.trim_end().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(args: &[&str]) -> (Result<(), CliError>, String) {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let mut out = Vec::new();
+        let result = run(&args, || Config::from_lookup(|_| None), &mut out);
+        (result, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn help_and_version_print_to_stdout_and_succeed() {
+        for args in [&["--help"][..], &["-h"], &["help"]] {
+            let (result, out) = run_args(args);
+            assert!(result.is_ok(), "{args:?}");
+            assert!(out.contains("transform") && out.contains("check-config"), "{out}");
+        }
+        let (result, out) = run_args(&["--version"]);
+        assert!(result.is_ok());
+        assert_eq!(out, format!("currents-segment {}\n", env!("CARGO_PKG_VERSION")));
+    }
+
+    #[test]
+    fn each_subcommand_has_its_own_help() {
+        let (result, out) = run_args(&["transform", "--help"]);
+        assert!(result.is_ok());
+        assert!(out.contains("--route") && out.contains("[FILE]"), "{out}");
+        let (result, out) = run_args(&["help", "check-config"]);
+        assert!(result.is_ok());
+        assert!(out.contains("secrets redacted"), "{out}");
+    }
+
+    #[test]
+    fn bad_arguments_are_usage_errors_that_name_the_problem() {
+        for (args, needle) in [
+            (&[][..], "Usage:"),
+            (&["frobnicate"], "frobnicate"),
+            (&["transform", "--route"], "--route"),
+            (&["transform", "--colour", "x"], "--colour"),
+            (&["transform", "a.json", "b.json"], "b.json"),
+        ] {
+            match run_args(args).0 {
+                Err(CliError::Usage(text)) => {
+                    assert!(text.contains(needle), "{args:?}: {text}");
+                    assert!(!text.starts_with("error:"), "{text}");
+                }
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+    }
+}
