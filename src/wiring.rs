@@ -1,12 +1,17 @@
 //! Building the functions from the environment: the one wiring routine every binary uses.
+//!
+//! With `SECRETS_ARN` set, the credentials and routes come from Secrets Manager at cold start
+//! and are re-read at most every `SECRETS_TTL_SECONDS`; each invocation uses the latest good
+//! configuration. Queue URLs are fixed at cold start.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, ConfigError, DeliveryConfig, DeliveryTargets};
 use crate::ingest::Ingest;
-use crate::park::{SqsQueue, client_from_env};
+use crate::park::{SqsQueue, aws_sdk_config};
 use crate::ports::SystemClock;
 use crate::replay::Replay;
+use crate::secrets::{SecretValues, SecretsCache, SecretsError, SecretsManagerSource, SecretsSettings, overlay};
 use crate::segment::{RetryPolicy, SegmentHttp};
 
 /// Why a function could not start. Logged once at cold start; never quotes a secret.
@@ -15,65 +20,132 @@ pub enum StartupError {
     /// A setting an operator must fix.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The credentials secret could not be read or has the wrong shape.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
     /// The HTTP client could not be built (TLS roots missing, for instance).
     #[error("cannot build the Segment HTTP client: {0}")]
     SegmentClient(#[from] reqwest::Error),
 }
 
-/// The production adapters, built once per cold start and shared by every invocation.
-pub struct Wired {
+/// The configuration an invocation runs on, and the secret it was built from.
+#[derive(Clone)]
+struct Current {
+    values: Option<Arc<SecretValues>>,
     config: Arc<Config>,
     targets: Arc<DeliveryTargets>,
+}
+
+/// The production adapters, built once per cold start and shared by every invocation.
+pub struct Wired {
+    secrets: Option<SecretsCache>,
+    current: Mutex<Current>,
     segment: Arc<SegmentHttp>,
     retry_queue: Arc<SqsQueue>,
     dead_letters: Arc<SqsQueue>,
 }
 
-impl Wired {
-    /// Reads the environment: [`Config`], then what delivering needs ([`DeliveryConfig`]),
-    /// then builds the Segment client and the SQS client from the standard AWS chain.
-    pub async fn from_env() -> Result<Self, StartupError> {
-        let lookup = |key: &str| std::env::var(key).ok();
+fn env(key: &str) -> Option<String> {
+    std::env::var(key).ok()
+}
+
+/// Parses the configuration from the environment, overlaid by the secret's values if any.
+fn parse(values: Option<&SecretValues>) -> Result<(Config, DeliveryConfig), ConfigError> {
+    let parse_with = |lookup: &dyn Fn(&str) -> Option<String>| {
         let config = Config::from_lookup(lookup)?;
         let delivery = DeliveryConfig::from_lookup(&config, lookup)?;
-        let segment = SegmentHttp::new(&config.segment)?;
-        let sqs = client_from_env().await;
+        Ok((config, delivery))
+    };
+    match values {
+        Some(values) => parse_with(&overlay(values, env)),
+        None => parse_with(&env),
+    }
+}
+
+impl Wired {
+    /// Reads the environment (and the credentials secret, with `SECRETS_ARN`): [`Config`],
+    /// then what delivering needs ([`DeliveryConfig`]), then builds the Segment client and the
+    /// SQS client from the standard AWS chain.
+    pub async fn from_env() -> Result<Self, StartupError> {
+        let sdk = aws_sdk_config().await;
+        let secrets = match SecretsSettings::from_lookup(env)? {
+            Some(settings) => {
+                let source = Arc::new(SecretsManagerSource::from_sdk_config(&sdk, settings.secret_id));
+                Some(SecretsCache::load(source, Arc::new(SystemClock), settings.ttl).await?)
+            }
+            None => None,
+        };
+        let values = match &secrets {
+            Some(cache) => Some(cache.current().await),
+            None => None,
+        };
+        let (config, delivery) = parse(values.as_deref())?;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
         Ok(Self {
             retry_queue: Arc::new(SqsQueue::new(sqs.clone(), delivery.queues.retry.as_str())),
             dead_letters: Arc::new(SqsQueue::new(sqs, delivery.queues.dead_letter.as_str())),
-            targets: Arc::new(delivery.targets),
-            segment: Arc::new(segment),
-            config: Arc::new(config),
+            segment: Arc::new(SegmentHttp::new(&config.segment)?),
+            current: Mutex::new(Current {
+                values,
+                targets: Arc::new(delivery.targets),
+                config: Arc::new(config),
+            }),
+            secrets,
         })
     }
 
-    fn policy(&self) -> RetryPolicy {
-        RetryPolicy::new(self.config.segment.request_timeout)
-    }
-
-    /// The ingest function on these adapters.
-    pub fn ingest(&self) -> Ingest {
-        Ingest {
-            config: self.config.clone(),
-            targets: self.targets.clone(),
-            segment: self.segment.clone(),
-            retry_queue: self.retry_queue.clone(),
-            dead_letters: self.dead_letters.clone(),
-            clock: Arc::new(SystemClock),
-            policy: self.policy(),
+    /// The configuration to use now. When the secret was re-read and changed, the new values
+    /// are parsed; a value that does not parse keeps the last good configuration (WARN).
+    async fn current(&self) -> Current {
+        let last = self.current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(cache) = &self.secrets else { return last };
+        let values = cache.current().await;
+        if last.values.as_ref().is_some_and(|v| Arc::ptr_eq(v, &values)) {
+            return last;
+        }
+        match parse(Some(&values)) {
+            Ok((config, delivery)) => {
+                let next = Current {
+                    values: Some(values),
+                    config: Arc::new(config),
+                    targets: Arc::new(delivery.targets),
+                };
+                tracing::info!("Configuration rebuilt from the re-read secret.");
+                *self.current.lock().unwrap_or_else(|p| p.into_inner()) = next.clone();
+                next
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "The re-read secret does not parse; keeping the last good configuration.");
+                last
+            }
         }
     }
 
-    /// The replay function on these adapters.
-    pub fn replay(&self) -> Replay {
+    /// The ingest function on these adapters and the current configuration.
+    pub async fn ingest(&self) -> Ingest {
+        let current = self.current().await;
+        Ingest {
+            policy: RetryPolicy::new(current.config.segment.request_timeout),
+            config: current.config,
+            targets: current.targets,
+            segment: self.segment.clone(),
+            retry_queue: self.retry_queue.clone(),
+            dead_letters: self.dead_letters.clone(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The replay function on these adapters and the current configuration.
+    pub async fn replay(&self) -> Replay {
+        let current = self.current().await;
         Replay {
-            config: self.config.clone(),
-            targets: self.targets.clone(),
+            policy: RetryPolicy::new(current.config.segment.request_timeout),
+            config: current.config,
+            targets: current.targets,
             segment: self.segment.clone(),
             dead_letters: self.dead_letters.clone(),
             retry_queue: self.retry_queue.clone(),
             clock: Arc::new(SystemClock),
-            policy: self.policy(),
         }
     }
 }

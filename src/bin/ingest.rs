@@ -11,9 +11,9 @@ async fn main() -> anyhow::Result<()> {
     let wired = Wired::from_env()
         .await
         .inspect_err(|e| tracing::error!(error = %e, "Cannot start ingest."))?;
-    let ingest = &wired.ingest();
+    let wired = &wired;
     lambda_http::run(service_fn(move |request: Request| async move {
-        Ok::<_, Infallible>(ingest.handle(request).await)
+        Ok::<_, Infallible>(wired.ingest().await.handle(request).await)
     }))
     .await
     .map_err(|e| anyhow::anyhow!(e))

@@ -11,9 +11,10 @@ async fn main() -> anyhow::Result<()> {
     let wired = Wired::from_env()
         .await
         .inspect_err(|e| tracing::error!(error = %e, "Cannot start replay."))?;
-    let replay = &wired.replay();
+    let wired = &wired;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = deadline::for_invocation(event.context.deadline, FINISH_RESERVE);
+        let replay = wired.replay().await;
         Ok::<SqsBatchResponse, std::convert::Infallible>(replay.handle(event.payload, deadline).await)
     }))
     .await

@@ -6,4 +6,4 @@ mod sqs;
 pub use envelope::{
     DeadLetterReason, ENVELOPE_VERSION, Envelope, EnvelopeError, dead_letter_events, decode, pack_messages,
 };
-pub use sqs::{SqsQueue, client_from_env};
+pub use sqs::{SqsQueue, aws_sdk_config, client_from_env};

@@ -143,14 +143,20 @@ impl Postpone for SqsQueue {
 /// such as moto. Timeouts are short: a queue that does not answer in time must turn into a 503
 /// while the invocation can still answer.
 pub async fn client_from_env() -> Client {
+    Client::new(&aws_sdk_config().await)
+}
+
+/// The AWS SDK configuration every client of ours shares: the standard chain for region,
+/// credentials and `AWS_ENDPOINT_URL`, with short timeouts so a call that cannot reach AWS
+/// fails within the invocation (1 s connect, 2 s per attempt, 5 s per operation).
+pub async fn aws_sdk_config() -> aws_config::SdkConfig {
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(1))
         .operation_attempt_timeout(Duration::from_secs(2))
         .operation_timeout(Duration::from_secs(5))
         .build();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .timeout_config(timeouts)
         .load()
-        .await;
-    Client::new(&config)
+        .await
 }
