@@ -4,6 +4,11 @@
 //! The pure core (`currents`, `mapping`, `transform`, `pack`, `segment::batch`, `replay::expiry`)
 //! does no I/O; outside effects sit behind the traits in [`ports`].
 
+#![warn(clippy::too_many_lines)]
+
+#[macro_use]
+mod string_enum;
+
 pub mod cli;
 pub mod config;
 pub mod currents;

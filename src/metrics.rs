@@ -29,65 +29,39 @@ use serde_json::{Map, Value, json};
 /// The CloudWatch namespace of every metric, used by the template's alarms.
 pub const NAMESPACE: &str = "CurrentsSegment";
 
-/// Every metric the functions emit, by its CloudWatch name. The template's alarms and
-/// dashboard name only these; `tests/template.rs` checks that they do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Metric {
-    /// Events in a request body (ingest).
-    Received,
-    /// Events Segment answered 2xx for (ingest).
-    Delivered,
-    /// Events SQS accepted onto RetryQueue (ingest).
-    Parked,
-    /// Events left out by a documented rule; with `Reason` (ingest).
-    Skipped,
-    /// Events handed to DeadLetterQueue; with `Reason` (ingest, replay).
-    DeadLettered,
-    /// Invalid events, with `Reason` = the invalid-event code (ingest).
-    InvalidEvent,
-    /// Events replay delivered (replay).
-    Replayed,
-    /// Events replay dead-lettered for age (replay).
-    Expired,
-    /// HTTP requests made to Segment (ingest, replay).
-    SegmentRequests,
-    /// Segment requests after the first for a batch (ingest, replay).
-    SegmentRetries,
-    /// Milliseconds per Segment batch, retries included (ingest).
-    SegmentLatencyMs,
+crate::string_enum::string_enum! {
+    /// Every metric the functions emit, by its CloudWatch name. The template's alarms and
+    /// dashboard name only these; `tests/template.rs` checks that they do.
+    pub enum Metric {
+        /// Events in a request body (ingest).
+        Received = "Received",
+        /// Events Segment answered 2xx for (ingest).
+        Delivered = "Delivered",
+        /// Events SQS accepted onto RetryQueue (ingest).
+        Parked = "Parked",
+        /// Events left out by a documented rule; with `Reason` (ingest, replay).
+        Skipped = "Skipped",
+        /// Events handed to DeadLetterQueue; with `Reason` (ingest, replay).
+        DeadLettered = "DeadLettered",
+        /// Invalid events, with `Reason` = the invalid-event code (ingest).
+        InvalidEvent = "InvalidEvent",
+        /// Events replay delivered (replay).
+        Replayed = "Replayed",
+        /// Events replay dead-lettered for age (replay).
+        Expired = "Expired",
+        /// HTTP requests made to Segment (ingest, replay).
+        SegmentRequests = "SegmentRequests",
+        /// Segment requests after the first for a batch (ingest, replay).
+        SegmentRetries = "SegmentRetries",
+        /// Milliseconds per Segment batch, retries included (ingest).
+        SegmentLatencyMs = "SegmentLatencyMs",
+    }
 }
 
 impl Metric {
-    /// All metrics, for the template tests.
-    pub const ALL: [Metric; 11] = [
-        Self::Received,
-        Self::Delivered,
-        Self::Parked,
-        Self::Skipped,
-        Self::DeadLettered,
-        Self::InvalidEvent,
-        Self::Replayed,
-        Self::Expired,
-        Self::SegmentRequests,
-        Self::SegmentRetries,
-        Self::SegmentLatencyMs,
-    ];
-
     /// The CloudWatch metric name.
     pub const fn name(self) -> &'static str {
-        match self {
-            Self::Received => "Received",
-            Self::Delivered => "Delivered",
-            Self::Parked => "Parked",
-            Self::Skipped => "Skipped",
-            Self::DeadLettered => "DeadLettered",
-            Self::InvalidEvent => "InvalidEvent",
-            Self::Replayed => "Replayed",
-            Self::Expired => "Expired",
-            Self::SegmentRequests => "SegmentRequests",
-            Self::SegmentRetries => "SegmentRetries",
-            Self::SegmentLatencyMs => "SegmentLatencyMs",
-        }
+        self.as_str()
     }
 }
 

@@ -5,7 +5,9 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// The level filter production uses: `level` for our code, WARN at most for the HTTP and AWS
-/// libraries, whose debug output can include request details.
+/// libraries, whose debug output can include request details, and INFO at most for the Lambda
+/// runtime, which logs the raw invocation (body and `Authorization` header) at TRACE.
+/// These caps hold whatever level is requested: a directive for a target wins over the default.
 pub fn filter(level: &str) -> EnvFilter {
     let filter = EnvFilter::try_new(level.to_ascii_lowercase()).unwrap_or_else(|_| EnvFilter::new("info"));
     [
@@ -17,6 +19,11 @@ pub fn filter(level: &str) -> EnvFilter {
         "reqwest=warn",
         "h2=warn",
         "rustls=warn",
+        "lambda_runtime=info",
+        "lambda_runtime_api_client=info",
+        "lambda_http=info",
+        "aws_lambda_events=info",
+        "tower=warn",
     ]
     .iter()
     .fold(filter, |filter, directive| {

@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 
-use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::config::{RouteId, Routing};
@@ -18,25 +17,15 @@ pub struct Mapped {
     pub json: String,
 }
 
-/// Why an event was left out on purpose. Each reason is a documented rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SkipReason {
-    /// Braze's rule: users without `external_user_id` are not sent unless `INCLUDE_ANONYMOUS`.
-    NoExternalUserId,
-    /// Not in the built-in table nor in `EVENT_NAMES`.
-    UnknownEventType,
-    /// Left out by the route's `EVENT_TYPES`.
-    EventTypeNotSelected,
-}
-
-impl SkipReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::NoExternalUserId => "no_external_user_id",
-            Self::UnknownEventType => "unknown_event_type",
-            Self::EventTypeNotSelected => "event_type_not_selected",
-        }
+crate::string_enum::string_enum! {
+    /// Why an event was left out on purpose. Each reason is a documented rule.
+    pub enum SkipReason {
+        /// Braze's rule: users without `external_user_id` are not sent unless `INCLUDE_ANONYMOUS`.
+        NoExternalUserId = "no_external_user_id",
+        /// Not in the built-in table nor in `EVENT_NAMES`.
+        UnknownEventType = "unknown_event_type",
+        /// Left out by the route's `EVENT_TYPES`.
+        EventTypeNotSelected = "event_type_not_selected",
     }
 }
 
@@ -172,7 +161,7 @@ fn map_event<'a>(
     }
 
     // The checks below stand in for Segment, which answers 200 and then silently drops
-    // such messages (segment-api.md A3).
+    // such messages (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/#errors).
     if user_id.is_none() && event.user.user_id.is_none() {
         return Err(InvalidEvent::new(
             "no_identity",

@@ -43,7 +43,7 @@ impl From<AuthError> for IngestError {
 
 impl IngestError {
     /// Braze reacts per status: 400 splits the batch, 413 splits it smaller, 401/404 need a
-    /// human, 5xx are retried with backoff (currents-format.md §1).
+    /// human, 5xx are retried with backoff (https://www.braze.com/docs/user_guide/data/distribution/braze_currents/setting_up_currents/custom_http_connector/).
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,

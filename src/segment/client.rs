@@ -19,7 +19,7 @@ impl SegmentHttp {
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
-            // Segment's API IPs rotate; don't hold idle connections for long (segment-api.md A1).
+            // Segment's API IPs rotate; don't hold idle connections for long (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/#headers).
             .pool_idle_timeout(Duration::from_secs(50))
             .build()?;
         Ok(Self { client })
