@@ -276,7 +276,17 @@ pub fn post(path: &str, headers: &[(&str, &str)], body: impl Into<lambda_http::B
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
-    builder.body(body.into()).unwrap()
+    let request = builder.body(body.into()).unwrap();
+    // API Gateway hands lambda_http the query string already parsed; do the same here.
+    let query: std::collections::HashMap<String, String> = request
+        .uri()
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    lambda_http::RequestExt::with_query_string_parameters(request, query)
 }
 
 pub fn bearer() -> (&'static str, String) {
