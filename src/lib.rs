@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod currents;
+pub mod dlq;
 pub mod ingest;
 pub mod limits;
 pub mod mapping;

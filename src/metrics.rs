@@ -32,11 +32,14 @@ pub enum Metric {
     SegmentRetries,
     /// Milliseconds per Segment batch, retries included (ingest).
     SegmentLatencyMs,
+    /// Raw events or bodies cut to an excerpt because an envelope was over the SQS message
+    /// limit and no `LARGE_PAYLOAD_BUCKET` is configured (ingest, replay).
+    Truncated,
 }
 
 impl Metric {
     /// All metrics, for the template tests.
-    pub const ALL: [Metric; 11] = [
+    pub const ALL: [Metric; 12] = [
         Self::Received,
         Self::Delivered,
         Self::Parked,
@@ -48,6 +51,7 @@ impl Metric {
         Self::SegmentRequests,
         Self::SegmentRetries,
         Self::SegmentLatencyMs,
+        Self::Truncated,
     ];
 
     /// The CloudWatch metric name.
@@ -64,6 +68,7 @@ impl Metric {
             Self::SegmentRequests => "SegmentRequests",
             Self::SegmentRetries => "SegmentRetries",
             Self::SegmentLatencyMs => "SegmentLatencyMs",
+            Self::Truncated => "Truncated",
         }
     }
 }
