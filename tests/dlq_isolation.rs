@@ -116,3 +116,55 @@ async fn a_body_that_is_not_an_envelope_even_by_bytes_still_gets_400() {
         assert!(harness.dead.envelopes().is_empty());
     }
 }
+
+mod properties {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use currents_segment::currents::{parse_body, parse_event};
+    use currents_segment::ingest::decode_body;
+    use proptest::prelude::*;
+
+    /// An event: valid JSON, or the same with arbitrary high bytes (often not UTF-8) inside a
+    /// string. Bodies that are valid UTF-8 but broken JSON are the pipeline's to retry (see
+    /// notes/dlq.md); this property covers what `decode_body` promises.
+    fn event() -> impl Strategy<Value = (Vec<u8>, bool)> {
+        (any::<u32>(), prop::collection::vec(any::<u8>(), 0..12), any::<bool>()).prop_map(|(n, junk, spoil)| {
+            let mut event = format!(r#"{{"id":"e{n}","p":"x"#).into_bytes();
+            if spoil {
+                event.extend(junk.iter().map(|b| if *b < 0x80 { b'a' + b % 26 } else { *b }));
+            }
+            event.extend_from_slice(b"\"}");
+            let readable = std::str::from_utf8(&event).is_ok();
+            (event, readable)
+        })
+    }
+
+    proptest! {
+        /// Whatever bytes sit inside events, every event is kept: a readable one byte for byte,
+        /// any other as a base64 marker holding exactly its bytes, in the same order.
+        #[test]
+        fn every_event_is_kept_whole_or_as_its_exact_bytes(events in prop::collection::vec(event(), 0..8)) {
+            let mut body = b"{\"events\":[".to_vec();
+            for (i, (bytes, _)) in events.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(bytes);
+            }
+            body.extend_from_slice(b"]}");
+            let decoded = decode_body(&body, None, 1 << 20).unwrap();
+            let raw = parse_body(&decoded).unwrap();
+            prop_assert_eq!(raw.len(), events.len());
+            for ((bytes, readable), raw) in events.iter().zip(&raw) {
+                if *readable {
+                    prop_assert_eq!(raw.get().as_bytes(), &bytes[..]);
+                } else {
+                    let value: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
+                    let kept = STANDARD.decode(value["undecodable_event_base64"].as_str().unwrap()).unwrap();
+                    prop_assert_eq!(&kept, bytes);
+                    prop_assert_eq!(parse_event(raw).unwrap_err().code, "malformed_event");
+                }
+            }
+        }
+    }
+}
