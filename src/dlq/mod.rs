@@ -25,6 +25,32 @@ pub use report::{Inspected, Stats, redact};
 use crate::park::{PayloadStore, ResolveError, S3PayloadStore, SqsQueue, client_from_env};
 use crate::ports::{Park, QueueError};
 
+/// `currents-segment dlq …`: the arguments after `dlq`, as a parser of its own so a CLI that
+/// does not use clap can hand them over (see [`parse`]).
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "currents-segment dlq",
+    about = "Inspect, export and redrive the DeadLetterQueue"
+)]
+struct DlqCli {
+    #[command(flatten)]
+    args: DlqArgs,
+}
+
+/// Parses the words after `dlq` (`["stats", "--json"]`). `--help` and mistakes come back as a
+/// `clap::Error` whose `to_string()` is the text to print and `exit_code()` the code to use.
+pub fn parse(words: &[String]) -> Result<DlqArgs, clap::Error> {
+    use clap::Parser as _;
+    let argv = std::iter::once("currents-segment dlq").chain(words.iter().map(String::as_str));
+    DlqCli::try_parse_from(argv).map(|cli| cli.args)
+}
+
+/// [`run`] for a synchronous `main`: builds a Tokio runtime for the one command.
+pub fn run_blocking(args: &DlqArgs, out: &mut dyn Write) -> Result<(), DlqError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(args, out))
+}
+
 /// `currents-segment dlq …`
 #[derive(Debug, clap::Args)]
 pub struct DlqArgs {
@@ -165,4 +191,30 @@ pub async fn run_with(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn the_words_after_dlq_parse_into_commands() {
+        let args = parse(&words(
+            "--queue-url q redrive --reason invalid_event --limit 5 --dry-run",
+        ))
+        .unwrap();
+        assert_eq!(args.queue_url, "q");
+        assert!(matches!(
+            args.command,
+            DlqCommand::Redrive { reason: Some(ref r), limit: Some(5), dry_run: true, reset_window: false, .. } if r == "invalid_event"
+        ));
+        let peek = parse(&words("--queue-url q peek -n 3")).unwrap();
+        assert!(matches!(peek.command, DlqCommand::Peek { n: 3, show_pii: false }));
+        assert!(parse(&words("--queue-url q redrive --bogus")).is_err());
+        assert!(parse(&words("--queue-url q")).is_err(), "a command is required");
+    }
 }
