@@ -140,6 +140,18 @@ mod properties {
     }
 
     proptest! {
+        /// The byte-level split never panics, and what it lets through is UTF-8 JSON or refused.
+        #[test]
+        fn arbitrary_bytes_never_panic_in_the_split(tail in prop::collection::vec(any::<u8>(), 0..256), head in any::<bool>()) {
+            let mut body = if head { b"{\"events\":[".to_vec() } else { Vec::new() };
+            body.extend_from_slice(&tail);
+            let decoded = decode_body(&body, None, 1 << 20).unwrap();
+            if std::str::from_utf8(&body).is_err() && let Ok(events) = parse_body(&decoded) {
+                prop_assert!(std::str::from_utf8(&decoded).is_ok());
+                prop_assert!(events.iter().all(|e| serde_json::from_str::<serde_json::Value>(e.get()).is_ok()));
+            }
+        }
+
         /// Whatever bytes sit inside events, every event is kept: a readable one byte for byte,
         /// any other as a base64 marker holding exactly its bytes, in the same order.
         #[test]
