@@ -271,3 +271,18 @@ async fn without_a_bucket_a_900_kb_event_is_cut_to_an_excerpt_and_the_request_su
     assert!(excerpt.starts_with("[truncated: event was 921"), "{}", &excerpt[..60]);
     assert!(stored[0].0.len() <= 262_144);
 }
+
+#[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
+async fn a_queue_smaller_than_configured_gets_a_cut_copy_not_a_503_loop() {
+    let setup = Setup::new("too-long", Rule::LongerThan(262_144)).await;
+    let event = serde_json::value::RawValue::from_string(huge_event("big")).unwrap();
+    let template = currents_segment::park::Envelope::new("default", time::OffsetDateTime::UNIX_EPOCH, 0, "x");
+    let bodies = currents_segment::park::dead_letter_events(&template, &[&event], 1_048_576);
+    let queue = setup.queue(&setup.dead_url, None).with_max_message_bytes(1_048_576);
+    queue.park(&bodies).await.unwrap();
+    assert_eq!(setup.proxy.refusals(), 1, "refused once as too long, then cut");
+    let stored = setup.read(&setup.dead_url).await;
+    let envelope = decode(&stored[0].0).unwrap();
+    assert!(envelope.events[0].get().starts_with("\"[truncated: event was"));
+}

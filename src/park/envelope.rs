@@ -128,7 +128,8 @@ pub fn decode(body: &str) -> Result<Envelope, EnvelopeError> {
 pub fn pack_messages<S: AsRef<str>>(template: &Envelope, messages: &[S], max_bytes: usize) -> Vec<String> {
     let overhead = template.to_json().len() + 8;
     pack(
-        messages.iter().map(|m| m.as_ref().len()),
+        // Sized as sent: escapes for characters SQS refuses make a message longer.
+        messages.iter().map(|m| sqs_safe(m.as_ref()).len()),
         overhead,
         max_bytes,
         usize::MAX,
@@ -150,14 +151,19 @@ pub fn pack_messages<S: AsRef<str>>(template: &Envelope, messages: &[S], max_byt
 /// adapter offloads to S3 (or, with no bucket, cuts down with [`fit_within`]).
 pub fn dead_letter_events(template: &Envelope, events: &[&RawValue], max_bytes: usize) -> Vec<String> {
     let overhead = template.to_json().len() + 8;
-    pack(events.iter().map(|e| e.get().len()), overhead, max_bytes, usize::MAX)
-        .into_iter()
-        .map(|range| {
-            let mut envelope = template.clone().dead(DeadLetterReason::InvalidEvent);
-            envelope.events = events[range].iter().filter_map(|e| raw(e.get().to_owned())).collect();
-            envelope.to_json()
-        })
-        .collect()
+    pack(
+        events.iter().map(|e| sqs_safe(e.get()).len()),
+        overhead,
+        max_bytes,
+        usize::MAX,
+    )
+    .into_iter()
+    .map(|range| {
+        let mut envelope = template.clone().dead(DeadLetterReason::InvalidEvent);
+        envelope.events = events[range].iter().filter_map(|e| raw(e.get().to_owned())).collect();
+        envelope.to_json()
+    })
+    .collect()
 }
 
 /// The last resort for an envelope over `max_bytes` when no S3 bucket is configured: each raw
@@ -290,5 +296,15 @@ mod tests {
         }
         let value: serde_json::Value = serde_json::from_str(decode(&bodies[1]).unwrap().messages[0].get()).unwrap();
         assert_eq!(value["userId"], "user-\u{FFFF}-7");
+    }
+
+    #[test]
+    fn envelopes_fit_their_limit_after_escaping() {
+        let message = format!(r#"{{"p":"{}"}}"#, "\u{FFFF}".repeat(10_000));
+        let messages = vec![message; 6];
+        let envelopes = pack_messages(&Envelope::new("default", at(), 1, "x"), &messages, 65_536);
+        assert!(envelopes.iter().all(|e| e.len() <= 65_536), "escaped length counts");
+        let total: usize = envelopes.iter().map(|e| decode(e).unwrap().messages.len()).sum();
+        assert_eq!(total, 6);
     }
 }

@@ -20,7 +20,7 @@ use crate::ports::{Park, Postpone, QueueError};
 
 /// Tries per entry before an SQS failure is reported. SQS reports per-entry failures inside a
 /// 200 answer, and the SDK's own retries cover only whole-call errors. A sender fault uses one
-/// try per fallback form (ASCII-only JSON, then S3).
+/// try per fallback form (ASCII-only JSON, then S3 or, with no bucket, cut).
 const MAX_SEND_ROUNDS: u32 = 4;
 
 /// The form a body is sent in; each sender fault moves it one step on.
@@ -29,6 +29,7 @@ enum Form {
     AsGiven,
     Ascii,
     Pointer,
+    Cut,
 }
 
 /// One body as it will be sent. `payload_size` is set for an S3 pointer.
@@ -91,25 +92,29 @@ impl SqsQueue {
         if self.store.is_some() {
             return self.offload(&safe).await;
         }
-        let Some((cut, count)) = fit_within(&safe, self.max_message_bytes) else {
-            return Ok(Outgoing {
-                body: safe.into_owned(),
-                form: Form::AsGiven,
-                payload_size: None,
-            });
-        };
+        Ok(self.cut(&safe, self.max_message_bytes).unwrap_or_else(|| Outgoing {
+            body: safe.into_owned(),
+            form: Form::AsGiven,
+            payload_size: None,
+        }))
+    }
+
+    /// The last resort without a bucket: `body` with its oversized events cut to excerpts
+    /// ([`fit_within`]), logged at WARN and counted in `Truncated`. `None` when nothing was cut.
+    fn cut(&self, body: &str, limit: usize) -> Option<Outgoing> {
+        let (cut, count) = fit_within(body, limit).filter(|(_, count)| *count > 0)?;
         tracing::warn!(
-            bytes = safe.len(),
-            limit = self.max_message_bytes,
+            bytes = body.len(),
+            limit,
             truncated = count,
             "Envelope over the SQS message limit and LARGE_PAYLOAD_BUCKET is not set; kept an excerpt."
         );
         let mut metrics = Metrics::default();
         metrics.add(Metric::Truncated, count);
         metrics.emit(self.function);
-        Ok(Outgoing {
+        Some(Outgoing {
             body: cut,
-            form: Form::AsGiven,
+            form: Form::Cut,
             payload_size: None,
         })
     }
@@ -141,7 +146,12 @@ impl SqsQueue {
         if sent.form != Form::Pointer && self.store.is_some() {
             return self.offload(&sent.body).await;
         }
-        Err(refused(code))
+        // Refused and too big for a default queue: perhaps PARK_MESSAGE_MAX_BYTES is above the
+        // queue's real MaximumMessageSize. Cut rather than answer 503 forever.
+        let cut = matches!(sent.form, Form::AsGiven | Form::Ascii) && sent.body.len() > SQS_DEFAULT_MESSAGE_BYTES;
+        cut.then(|| self.cut(&sent.body, SQS_DEFAULT_MESSAGE_BYTES))
+            .flatten()
+            .ok_or_else(|| refused(code))
     }
 
     /// Sends one `SendMessageBatch` and returns the indexes (into `bodies`) that failed, with

@@ -21,6 +21,9 @@ pub enum Rule {
     AsciiOnly,
     /// Stricter still: anything but an S3 pointer.
     PointersOnly,
+    /// A queue whose `MaximumMessageSize` is smaller than we were told (refused as
+    /// `InvalidParameterValue`, a sender fault, like any other entry refusal here).
+    LongerThan(usize),
 }
 
 impl Rule {
@@ -29,6 +32,7 @@ impl Rule {
             Self::SqsCharacters => !body.chars().all(currents_segment::park::sqs_allows),
             Self::AsciiOnly => !body.is_ascii(),
             Self::PointersOnly => currents_segment::park::PayloadPointer::from_body(body).is_none(),
+            Self::LongerThan(limit) => body.len() > limit,
         }
     }
 }
