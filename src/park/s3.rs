@@ -1,5 +1,7 @@
 //! The production [`PayloadStore`] on S3.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
@@ -25,7 +27,17 @@ impl S3PayloadStore {
     /// (`AWS_ENDPOINT_URL` points it at moto); `None` when no bucket is configured.
     pub async fn from_env(bucket: Option<String>) -> Option<Self> {
         let bucket = bucket.filter(|b| !b.trim().is_empty())?;
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        // Short, like the SQS client's: an S3 call that hangs must become a 503 while the
+        // invocation can still answer.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .operation_attempt_timeout(Duration::from_secs(2))
+            .operation_timeout(Duration::from_secs(5))
+            .build();
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .load()
+            .await;
         let s3 = aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(true)
             .build();
