@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod currents;
 pub mod deadline;
+pub mod dlq;
 pub mod ingest;
 pub mod limits;
 pub mod mapping;

@@ -55,6 +55,9 @@ crate::string_enum::string_enum! {
         SegmentRetries = "SegmentRetries",
         /// Milliseconds per Segment batch, retries included (ingest).
         SegmentLatencyMs = "SegmentLatencyMs",
+        /// Raw events or bodies cut to an excerpt because an envelope was over the SQS message
+        /// limit and no `LARGE_PAYLOAD_BUCKET` is configured (ingest, replay).
+        Truncated = "Truncated",
     }
 }
 

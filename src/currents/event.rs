@@ -63,6 +63,10 @@ struct WireEvent<'a> {
     timezone: Option<BorrowedText<'a>>,
     #[serde(borrow)]
     properties: Option<Properties<'a>>,
+    /// Set on the marker that stands for an event whose bytes were not UTF-8 JSON; ingest's
+    /// body decoder writes it with the raw bytes in base64.
+    #[serde(rename = "undecodable_event_base64")]
+    undecodable: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -160,6 +164,12 @@ impl<'de, F: FnMut(Event<'de>) -> bool> Visitor<'de> for EventsSeed<'_, F> {
 
 impl<'a> WireEvent<'a> {
     fn into_event(self) -> Result<Event<'a>, InvalidEvent> {
+        if self.undecodable.is_some() {
+            return Err(InvalidEvent::new(
+                "malformed_event",
+                "the event is not valid UTF-8 JSON; its bytes are kept in base64 in `undecodable_event_base64`",
+            ));
+        }
         let id = self.id.map(|t| t.0).filter(|id| !id.is_empty());
         let id = id.ok_or_else(|| InvalidEvent::new("missing_id", "`id` is missing or empty"))?;
         let event_type = self.event_type.map(|t| t.0).filter(|t| !t.is_empty());
@@ -296,6 +306,13 @@ mod tests {
             code(r#"{"event_type":"t","id":"e","time":1477502783000}"#).0,
             "invalid_time"
         );
+    }
+
+    #[test]
+    fn the_undecodable_marker_is_a_malformed_event() {
+        let (code, detail) = code(r#"{"undecodable_event_base64":"Y2Fm6Q==","id":"e","event_type":"t","time":1}"#);
+        assert_eq!(code, "malformed_event");
+        assert!(detail.contains("base64"));
     }
 
     #[test]

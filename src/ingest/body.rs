@@ -1,9 +1,17 @@
-//! Turning the HTTP body into bytes: size cap and `Content-Encoding`.
+//! Turning the HTTP body into bytes: size cap, `Content-Encoding`, and splitting a body serde
+//! cannot read whole. One event holding bytes that are not UTF-8 (Latin-1 `caf\xe9`, say) or
+//! broken JSON must not fail its neighbours: each such event is replaced by a marker object
+//! that keeps its bytes in base64, so it is dead-lettered alone and losslessly as
+//! `malformed_event`, and the rest of the body is read as usual.
 
 use std::borrow::Cow;
 use std::io::Read;
+use std::ops::Range;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use flate2::read::GzDecoder;
+use serde::de::IgnoredAny;
 
 use super::IngestError;
 
@@ -32,6 +40,187 @@ pub fn decode_body<'b>(
             Ok(Cow::Owned(inflated))
         }
         Some(_) => Err(IngestError::UnsupportedEncoding),
+    }
+    .map(isolate_if_needed)
+}
+
+/// Valid UTF-8 passes untouched (the common case costs one UTF-8 check); otherwise the body's
+/// undecodable events are isolated, or it is left as is to be refused whole.
+fn isolate_if_needed(body: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
+    if std::str::from_utf8(&body).is_ok() {
+        return body;
+    }
+    match isolate_undecodable(&body) {
+        Some(repaired) => Cow::Owned(repaired),
+        None => body,
+    }
+}
+
+/// The marker field: an event object holding it stands for the raw event bytes, base64-encoded.
+pub(crate) const UNDECODABLE_MARKER: &str = "undecodable_event_base64";
+
+/// A copy of `body` as `{"events":[...]}` in which every event that is not valid UTF-8 JSON is
+/// `{"undecodable_event_base64":"<base64 of its bytes>"}`. Other top-level fields are dropped
+/// (they are ignored anyway). `None` when the body is not a JSON object with one `events`
+/// array, even at the byte level: such a body is not a Currents envelope and earns a 400.
+pub(crate) fn isolate_undecodable(body: &[u8]) -> Option<Vec<u8>> {
+    let mut scan = Scan { bytes: body, pos: 0 };
+    scan.eat(b'{')?;
+    let mut events = None;
+    if scan.peek()? != b'}' {
+        loop {
+            let key = scan.value()?;
+            if body[key.start] != b'"' {
+                return None;
+            }
+            scan.eat(b':')?;
+            let value = scan.value()?;
+            if &body[key] == b"\"events\"" {
+                if events.is_some() {
+                    return None;
+                }
+                events = Some(elements(body, value)?);
+            }
+            match scan.peek()? {
+                b',' => scan.pos += 1,
+                b'}' => break,
+                _ => return None,
+            }
+        }
+    }
+    scan.pos += 1;
+    scan.skip_space();
+    if scan.pos != body.len() {
+        return None;
+    }
+    let events = events?;
+    let mut out = Vec::with_capacity(body.len() + 64);
+    out.extend_from_slice(b"{\"events\":[");
+    for (i, span) in events.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_event(&mut out, &body[span]);
+    }
+    out.extend_from_slice(b"]}");
+    Some(out)
+}
+
+/// The raw bytes a marker stands for, or `None` when `event` is not a marker.
+#[cfg(test)]
+fn undecodable_bytes(event: &str) -> Option<Vec<u8>> {
+    let value: serde_json::Value = serde_json::from_str(event).ok()?;
+    STANDARD.decode(value.get(UNDECODABLE_MARKER)?.as_str()?).ok()
+}
+
+fn push_event(out: &mut Vec<u8>, event: &[u8]) {
+    let readable = std::str::from_utf8(event).is_ok() && serde_json::from_slice::<IgnoredAny>(event).is_ok();
+    if readable {
+        out.extend_from_slice(event);
+    } else {
+        let marker = serde_json::json!({ UNDECODABLE_MARKER: STANDARD.encode(event) });
+        out.extend_from_slice(marker.to_string().as_bytes());
+    }
+}
+
+fn elements(body: &[u8], array: Range<usize>) -> Option<Vec<Range<usize>>> {
+    let mut scan = Scan {
+        bytes: &body[..array.end],
+        pos: array.start,
+    };
+    scan.eat(b'[')?;
+    let mut out = Vec::new();
+    if scan.peek()? == b']' {
+        return Some(out);
+    }
+    loop {
+        out.push(scan.value()?);
+        match scan.peek()? {
+            b',' => scan.pos += 1,
+            b']' => return Some(out),
+            _ => return None,
+        }
+    }
+}
+
+/// A cursor over JSON bytes that finds where values end without decoding any text.
+struct Scan<'b> {
+    bytes: &'b [u8],
+    pos: usize,
+}
+
+impl Scan<'_> {
+    fn skip_space(&mut self) {
+        while matches!(self.bytes.get(self.pos), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.skip_space();
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.pos += 1)
+    }
+
+    /// The span of the value at the cursor, which moves past it.
+    fn value(&mut self) -> Option<Range<usize>> {
+        self.skip_space();
+        let start = self.pos;
+        match self.peek()? {
+            b'"' => self.string()?,
+            b'{' | b'[' => self.nested()?,
+            _ => {
+                while !matches!(
+                    self.bytes.get(self.pos),
+                    None | Some(b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r')
+                ) {
+                    self.pos += 1;
+                }
+                if self.pos == start {
+                    return None;
+                }
+            }
+        }
+        Some(start..self.pos)
+    }
+
+    fn string(&mut self) -> Option<()> {
+        self.pos += 1;
+        while let Some(&byte) = self.bytes.get(self.pos) {
+            self.pos += 1;
+            match byte {
+                b'\\' => self.pos += 1,
+                b'"' => return Some(()),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    fn nested(&mut self) -> Option<()> {
+        let mut depth = 0usize;
+        while let Some(&byte) = self.bytes.get(self.pos) {
+            match byte {
+                b'"' => {
+                    self.string()?;
+                    continue;
+                }
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth = depth.checked_sub(1)?;
+                    if depth == 0 {
+                        self.pos += 1;
+                        return Some(());
+                    }
+                }
+                _ => {}
+            }
+            self.pos += 1;
+        }
+        None
     }
 }
 
@@ -92,5 +281,66 @@ mod tests {
             decode_body(b"{}", Some("br"), 100),
             Err(IngestError::UnsupportedEncoding)
         ));
+    }
+
+    #[test]
+    fn a_latin1_event_becomes_a_marker_and_its_neighbours_stay_byte_exact() {
+        let body = b"{\"v\":1, \"events\" : [ {\"id\":\"a\"} ,{\"id\":\"b\",\"properties\":{\"campaign_name\":\"caf\xe9\"}}, 5 ]}";
+        let repaired = isolate_undecodable(body).unwrap();
+        let text = std::str::from_utf8(&repaired).unwrap();
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        let events = value["events"].as_array().unwrap();
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[0], serde_json::json!({"id":"a"}));
+        assert_eq!(events[2], 5);
+        let kept = undecodable_bytes(&events[1].to_string()).unwrap();
+        assert_eq!(kept, b"{\"id\":\"b\",\"properties\":{\"campaign_name\":\"caf\xe9\"}}");
+    }
+
+    #[test]
+    fn broken_json_inside_one_event_is_isolated_too() {
+        let body = b"{\"events\":[{\"id\":tru},{\"id\":\"ok\",\"s\":\"\xff\"},{\"id\":\"c\"}]}";
+        let repaired = isolate_undecodable(body).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&repaired).unwrap();
+        let events = value["events"].as_array().unwrap();
+        assert_eq!(undecodable_bytes(&events[0].to_string()).unwrap(), b"{\"id\":tru}");
+        assert!(events[1].get(UNDECODABLE_MARKER).is_some());
+        assert_eq!(events[2]["id"], "c");
+    }
+
+    #[test]
+    fn bodies_that_are_not_an_envelope_even_by_bytes_are_refused() {
+        for body in [
+            &b"\xff\xfe"[..],
+            b"[{\"events\":[]}]",
+            b"{\"events\":\"\xff\"}",
+            b"{\"events\":[],\"events\":[]}",
+            b"{\"other\":[\"\xff\"]}",
+            b"{\"events\":[\"\xff\"]",
+            b"{\"events\":[\"\xff\"]} x",
+            b"{\"events\":[{\"a\":\"\xff\"]}",
+            b"{",
+            b"",
+        ] {
+            assert_eq!(isolate_undecodable(body), None, "{body:?}");
+        }
+        assert_eq!(isolate_undecodable(b"{\"events\":[]}").unwrap(), b"{\"events\":[]}");
+    }
+
+    #[test]
+    fn plain_and_gzip_bodies_with_a_latin1_event_keep_their_good_events() {
+        let body = b"{\"events\":[{\"id\":\"a\"},{\"id\":\"b\",\"campaign_name\":\"caf\xe9\"}]}";
+        for (bytes, encoding) in [(body.to_vec(), None), (gzip(body), Some("gzip"))] {
+            let decoded = decode_body(&bytes, encoding, 10_000).unwrap();
+            let events = crate::currents::parse_body(&decoded).unwrap();
+            assert_eq!(events[0].get(), r#"{"id":"a"}"#);
+            let error = crate::currents::parse_event(events[1]).unwrap_err();
+            assert_eq!(error.code, "malformed_event");
+            assert_eq!(
+                undecodable_bytes(events[1].get()).unwrap(),
+                b"{\"id\":\"b\",\"campaign_name\":\"caf\xe9\"}"
+            );
+        }
+        assert!(matches!(decode_body(b"\xff\xfe", None, 100).unwrap(), Cow::Borrowed(_)));
     }
 }

@@ -1,10 +1,13 @@
 //! The SQS message body: a versioned JSON envelope that operators read and may hand-craft.
 //! It carries the route name, never a write key or token.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
+use super::sqs_text::sqs_safe;
 use crate::pack::pack;
 
 pub const ENVELOPE_VERSION: u32 = 1;
@@ -79,9 +82,21 @@ impl Envelope {
         self
     }
 
+    /// The SQS body: compact JSON in which every character SQS refuses is a `\u` escape
+    /// (see [`super::sqs_safe`]), so SQS stores it and it decodes to the same values.
     pub fn to_json(&self) -> String {
         // Every field serialises infallibly.
-        serde_json::to_string(self).unwrap_or_default()
+        let json = serde_json::to_string(self).unwrap_or_default();
+        match sqs_safe(&json) {
+            Cow::Borrowed(_) => json,
+            Cow::Owned(safe) => safe,
+        }
+    }
+
+    /// Raw Currents events plus Segment messages, plus the undecodable body if any: what an
+    /// operator counts as the envelope's events.
+    pub fn event_count(&self) -> usize {
+        self.messages.len() + self.events.len() + usize::from(self.body.is_some())
     }
 }
 
@@ -113,7 +128,8 @@ pub fn decode(body: &str) -> Result<Envelope, EnvelopeError> {
 pub fn pack_messages<S: AsRef<str>>(template: &Envelope, messages: &[S], max_bytes: usize) -> Vec<String> {
     let overhead = template.to_json().len() + 8;
     pack(
-        messages.iter().map(|m| m.as_ref().len()),
+        // Sized as sent: escapes for characters SQS refuses make a message longer.
+        messages.iter().map(|m| sqs_safe(m.as_ref()).len()),
         overhead,
         max_bytes,
         usize::MAX,
@@ -130,33 +146,53 @@ pub fn pack_messages<S: AsRef<str>>(template: &Envelope, messages: &[S], max_byt
     .collect()
 }
 
-/// Packs raw Currents events into `invalid_event` envelopes, keeping an excerpt of any event
-/// too large to fit.
+/// Packs raw Currents events into `invalid_event` envelopes of at most `max_bytes` each. Events
+/// are kept whole: one too large for any envelope gets an envelope of its own, which the queue
+/// adapter offloads to S3 (or, with no bucket, cuts down with [`fit_within`]).
 pub fn dead_letter_events(template: &Envelope, events: &[&RawValue], max_bytes: usize) -> Vec<String> {
     let overhead = template.to_json().len() + 8;
-    let kept: Vec<Box<RawValue>> = events
-        .iter()
-        .filter_map(|event| {
-            let text = event.get();
-            if overhead + text.len() < max_bytes {
-                return raw(text.to_owned());
-            }
-            let mut cut = EVENT_EXCERPT_BYTES.min(text.len());
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            let excerpt = format!("[truncated: event was {} bytes] {}", text.len(), &text[..cut]);
-            serde_json::value::to_raw_value(&excerpt).ok()
-        })
-        .collect();
-    pack(kept.iter().map(|e| e.get().len()), overhead, max_bytes, usize::MAX)
-        .into_iter()
-        .map(|range| {
-            let mut envelope = template.clone().dead(DeadLetterReason::InvalidEvent);
-            envelope.events = kept[range].to_vec();
-            envelope.to_json()
-        })
-        .collect()
+    pack(
+        events.iter().map(|e| sqs_safe(e.get()).len()),
+        overhead,
+        max_bytes,
+        usize::MAX,
+    )
+    .into_iter()
+    .map(|range| {
+        let mut envelope = template.clone().dead(DeadLetterReason::InvalidEvent);
+        envelope.events = events[range].iter().filter_map(|e| raw(e.get().to_owned())).collect();
+        envelope.to_json()
+    })
+    .collect()
+}
+
+/// The last resort for an envelope over `max_bytes` when no S3 bucket is configured: each raw
+/// event, and an undecodable `body`, too large to fit is replaced by a string holding its
+/// first 16 KiB. Returns the new body and how many values were cut, or `None` when `body` is
+/// not an envelope (it is then cut as plain text by the caller's queue, which refuses it).
+pub fn fit_within(body: &str, max_bytes: usize) -> Option<(String, usize)> {
+    let mut envelope = decode(body).ok()?;
+    let mut cut = 0;
+    let budget = max_bytes.saturating_sub(1024);
+    for event in &mut envelope.events {
+        if event.get().len() > budget.min(EVENT_EXCERPT_BYTES) {
+            *event = serde_json::value::to_raw_value(&excerpt(event.get())).ok()?;
+            cut += 1;
+        }
+    }
+    if let Some(text) = envelope.body.as_mut().filter(|b| b.len() > EVENT_EXCERPT_BYTES) {
+        *text = excerpt(text);
+        cut += 1;
+    }
+    Some((envelope.to_json(), cut))
+}
+
+fn excerpt(text: &str) -> String {
+    let mut cut = EVENT_EXCERPT_BYTES.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("[truncated: event was {} bytes] {}", text.len(), &text[..cut])
 }
 
 fn raw(json: String) -> Option<Box<RawValue>> {
@@ -221,16 +257,54 @@ mod tests {
     }
 
     #[test]
-    fn invalid_events_keep_their_raw_form_or_an_excerpt_when_huge() {
+    fn invalid_events_stay_whole_and_are_cut_only_as_a_last_resort() {
         let small = RawValue::from_string(r#"{"id":"e1"}"#.to_owned()).unwrap();
         let huge = RawValue::from_string(format!(r#"{{"id":"e2","p":"{}"}}"#, "y".repeat(100_000))).unwrap();
         let template = Envelope::new("default", at(), 0, "missing_time: `time` is missing");
         let envelopes = dead_letter_events(&template, &[&small, &huge], 65_536);
+        assert_eq!(envelopes.len(), 2);
         let decoded: Vec<Envelope> = envelopes.iter().map(|e| decode(e).unwrap()).collect();
-        let events: Vec<&str> = decoded.iter().flat_map(|e| e.events.iter().map(|r| r.get())).collect();
-        assert_eq!(events[0], r#"{"id":"e1"}"#);
-        assert!(events[1].starts_with("\"[truncated: event was 100018 bytes] {"));
+        assert_eq!(decoded[0].events[0].get(), r#"{"id":"e1"}"#);
+        assert_eq!(decoded[1].events[0].get(), huge.get(), "kept whole for S3");
         assert!(decoded.iter().all(|e| e.reason == Some(DeadLetterReason::InvalidEvent)));
-        assert!(envelopes.iter().all(|e| e.len() <= 65_536));
+
+        let (cut, count) = fit_within(&envelopes[1], 65_536).unwrap();
+        assert_eq!(count, 1);
+        assert!(cut.len() <= 65_536);
+        let back = decode(&cut).unwrap();
+        assert!(
+            back.events[0]
+                .get()
+                .starts_with("\"[truncated: event was 100018 bytes] {")
+        );
+        assert_eq!(fit_within(&envelopes[0], 65_536).unwrap(), (envelopes[0].clone(), 0));
+    }
+
+    #[test]
+    fn a_raw_uffff_in_an_invalid_event_is_escaped_in_the_envelope() {
+        let event = RawValue::from_string("{\"id\":\"e\",\"properties\":{\"x\":\"a\u{FFFF}b\"}}".to_owned()).unwrap();
+        let message = "{\"userId\":\"user-\u{FFFF}-7\"}";
+        let template = Envelope::new("default", at(), 0, "x");
+        let bodies = [
+            dead_letter_events(&template, &[&event], 65_536),
+            pack_messages(&template, &[message], 65_536),
+        ]
+        .concat();
+        for body in &bodies {
+            assert!(body.chars().all(super::super::sqs_text::sqs_allows), "{body}");
+            assert!(body.contains(r"\uffff"));
+        }
+        let value: serde_json::Value = serde_json::from_str(decode(&bodies[1]).unwrap().messages[0].get()).unwrap();
+        assert_eq!(value["userId"], "user-\u{FFFF}-7");
+    }
+
+    #[test]
+    fn envelopes_fit_their_limit_after_escaping() {
+        let message = format!(r#"{{"p":"{}"}}"#, "\u{FFFF}".repeat(10_000));
+        let messages = vec![message; 6];
+        let envelopes = pack_messages(&Envelope::new("default", at(), 1, "x"), &messages, 65_536);
+        assert!(envelopes.iter().all(|e| e.len() <= 65_536), "escaped length counts");
+        let total: usize = envelopes.iter().map(|e| decode(e).unwrap().messages.len()).sum();
+        assert_eq!(total, 6);
     }
 }

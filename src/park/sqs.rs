@@ -1,45 +1,180 @@
-//! The production [`Park`] and [`Postpone`] adapter over one SQS queue.
+//! The production [`Park`] and [`Postpone`] adapter over one SQS queue. Every body it sends is
+//! one SQS will store: refused characters are escaped, an envelope over the queue's message
+//! limit goes to S3 behind an extended-client pointer (or, with no bucket, is cut down), and a
+//! sender-fault refusal is answered with a form SQS takes rather than an error no re-send fixes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
-use crate::limits::{SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES, SQS_MAX_VISIBILITY_SECS};
+use super::envelope::fit_within;
+use super::offload::{PAYLOAD_SIZE_ATTRIBUTE, PayloadStore};
+use super::sqs_text::{ascii_only, sqs_safe};
+use crate::limits::{SQS_DEFAULT_MESSAGE_BYTES, SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES, SQS_MAX_VISIBILITY_SECS};
+use crate::metrics::{Metric, Metrics};
 use crate::pack::pack;
 use crate::ports::{Park, Postpone, QueueError};
 
 /// Tries per entry before an SQS failure is reported. SQS reports per-entry failures inside a
-/// 200 answer, and the SDK's own retries cover only whole-call errors.
-const MAX_SEND_ROUNDS: u32 = 3;
+/// 200 answer, and the SDK's own retries cover only whole-call errors. A sender fault uses one
+/// try per fallback form (ASCII-only JSON, then S3 or, with no bucket, cut).
+const MAX_SEND_ROUNDS: u32 = 4;
+
+/// The form a body is sent in; each sender fault moves it one step on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    AsGiven,
+    Ascii,
+    Pointer,
+    Cut,
+}
+
+/// One body as it will be sent. `payload_size` is set for an S3 pointer.
+#[derive(Debug, Clone)]
+struct Outgoing {
+    body: String,
+    form: Form,
+    payload_size: Option<usize>,
+}
 
 pub struct SqsQueue {
     client: Client,
     url: String,
+    max_message_bytes: usize,
+    store: Option<Arc<dyn PayloadStore>>,
+    function: &'static str,
 }
 
 impl SqsQueue {
+    /// A queue taking bodies up to SQS's default 256 KiB and no large-payload store.
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         Self {
             client,
             url: url.into(),
+            max_message_bytes: SQS_DEFAULT_MESSAGE_BYTES,
+            store: None,
+            function: "ingest",
         }
     }
 
+    /// The queue's `MaximumMessageSize` in bytes (`PARK_MESSAGE_MAX_BYTES`); larger bodies are
+    /// offloaded or cut.
+    pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// Where bodies over the limit, or refused by SQS, are stored whole (`LARGE_PAYLOAD_BUCKET`).
+    pub fn with_payload_store(mut self, store: Arc<dyn PayloadStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The `Function` dimension of the `Truncated` metric this queue emits ("ingest", "replay").
+    pub fn with_metrics_function(mut self, function: &'static str) -> Self {
+        self.function = function;
+        self
+    }
+
+    /// Makes `body` one SQS will store: escaped, then offloaded (or cut) when too large.
+    async fn prepare(&self, body: &str) -> Result<Outgoing, QueueError> {
+        let safe = sqs_safe(body);
+        if safe.len() <= self.max_message_bytes {
+            return Ok(Outgoing {
+                body: safe.into_owned(),
+                form: Form::AsGiven,
+                payload_size: None,
+            });
+        }
+        if self.store.is_some() {
+            return self.offload(&safe).await;
+        }
+        Ok(self.cut(&safe, self.max_message_bytes).unwrap_or_else(|| Outgoing {
+            body: safe.into_owned(),
+            form: Form::AsGiven,
+            payload_size: None,
+        }))
+    }
+
+    /// The last resort without a bucket: `body` with its oversized events cut to excerpts
+    /// ([`fit_within`]), logged at WARN and counted in `Truncated`. `None` when nothing was cut.
+    fn cut(&self, body: &str, limit: usize) -> Option<Outgoing> {
+        let (cut, count) = fit_within(body, limit).filter(|(_, count)| *count > 0)?;
+        tracing::warn!(
+            bytes = body.len(),
+            limit,
+            truncated = count,
+            "Envelope over the SQS message limit and LARGE_PAYLOAD_BUCKET is not set; kept an excerpt."
+        );
+        let mut metrics = Metrics::default();
+        metrics.add(Metric::Truncated, count);
+        metrics.emit(self.function);
+        Some(Outgoing {
+            body: cut,
+            form: Form::Cut,
+            payload_size: None,
+        })
+    }
+
+    async fn offload(&self, body: &str) -> Result<Outgoing, QueueError> {
+        let store = self.store.as_ref().ok_or_else(|| refused("no large-payload store"))?;
+        let pointer = store.put(body).await.map_err(|e| QueueError {
+            failed: 1,
+            total: 1,
+            reason: e.to_string(),
+        })?;
+        Ok(Outgoing {
+            body: pointer.to_body(),
+            form: Form::Pointer,
+            payload_size: Some(body.len()),
+        })
+    }
+
+    /// The next form to try after SQS refused `sent` as the sender's fault.
+    async fn fallback(&self, sent: &Outgoing, code: &str) -> Result<Outgoing, QueueError> {
+        tracing::warn!(code, form = ?sent.form, "SQS refused a message body; sending it in another form.");
+        if sent.form == Form::AsGiven && !sent.body.is_ascii() {
+            return Ok(Outgoing {
+                body: ascii_only(&sent.body).into_owned(),
+                form: Form::Ascii,
+                payload_size: None,
+            });
+        }
+        if sent.form != Form::Pointer && self.store.is_some() {
+            return self.offload(&sent.body).await;
+        }
+        // Refused and too big for a default queue: perhaps PARK_MESSAGE_MAX_BYTES is above the
+        // queue's real MaximumMessageSize. Cut rather than answer 503 forever.
+        let cut = matches!(sent.form, Form::AsGiven | Form::Ascii) && sent.body.len() > SQS_DEFAULT_MESSAGE_BYTES;
+        cut.then(|| self.cut(&sent.body, SQS_DEFAULT_MESSAGE_BYTES))
+            .flatten()
+            .ok_or_else(|| refused(code))
+    }
+
     /// Sends one `SendMessageBatch` and returns the indexes (into `bodies`) that failed, with
-    /// whether retrying them could help.
-    async fn send_batch(&self, bodies: &[String], indexes: &[usize]) -> Result<Vec<(usize, bool)>, String> {
+    /// whether retrying them as they are could help and SQS's error code.
+    async fn send_batch(&self, bodies: &[Outgoing], indexes: &[usize]) -> Result<Vec<(usize, bool, String)>, String> {
         let entries = indexes
             .iter()
             .map(|&i| {
-                SendMessageBatchRequestEntry::builder()
+                let size = bodies[i].payload_size.map(|size| {
+                    MessageAttributeValue::builder()
+                        .data_type("Number")
+                        .string_value(size.to_string())
+                        .build()
+                });
+                let mut entry = SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
-                    .message_body(&bodies[i])
-                    .build()
+                    .message_body(&bodies[i].body);
+                if let Some(size) = size {
+                    entry = entry.message_attributes(PAYLOAD_SIZE_ATTRIBUTE, size.map_err(|e| e.to_string())?);
+                }
+                entry.build().map_err(|e| e.to_string())
             })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
+            .collect::<Result<Vec<_>, _>>()?;
         let output = self
             .client
             .send_message_batch()
@@ -56,14 +191,68 @@ impl SqsQueue {
         Ok(output
             .failed()
             .iter()
-            .filter_map(|f| f.id().parse::<usize>().ok().map(|i| (i, !f.sender_fault())))
+            .filter_map(|f| {
+                let index = f.id().parse::<usize>().ok()?;
+                Some((index, !f.sender_fault(), f.code().to_owned()))
+            })
             .collect())
+    }
+
+    /// One round over `pending`: returns the indexes still to send and the last error seen.
+    async fn send_round(
+        &self,
+        outgoing: &mut [Outgoing],
+        pending: &[usize],
+    ) -> Result<(Vec<usize>, String), QueueError> {
+        let mut failed = Vec::new();
+        let mut reason = String::new();
+        let chunks = pack(
+            pending.iter().map(|&i| outgoing[i].body.len()),
+            0,
+            SQS_MAX_BATCH_BYTES,
+            SQS_MAX_BATCH_ENTRIES,
+        );
+        for chunk in chunks {
+            let indexes = &pending[chunk];
+            match self.send_batch(outgoing, indexes).await {
+                Ok(entry_failures) => {
+                    for (index, retryable, code) in entry_failures {
+                        if !retryable {
+                            outgoing[index] = self.fallback(&outgoing[index], &code).await?;
+                        }
+                        reason = format!("SQS failed some batch entries ({code})");
+                        failed.push(index);
+                    }
+                }
+                Err(error) => {
+                    failed.extend_from_slice(indexes);
+                    reason = error;
+                }
+            }
+        }
+        failed.sort_unstable();
+        Ok((failed, reason))
+    }
+}
+
+fn refused(code: &str) -> QueueError {
+    QueueError {
+        failed: 1,
+        total: 1,
+        reason: format!("SQS refused a message (sender fault: {code}) and no other form is left"),
     }
 }
 
 #[async_trait]
 impl Park for SqsQueue {
     async fn park(&self, bodies: &[String]) -> Result<(), QueueError> {
+        let mut outgoing = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            outgoing.push(self.prepare(body).await.map_err(|e| QueueError {
+                total: bodies.len(),
+                ..e
+            })?);
+        }
         let mut pending: Vec<usize> = (0..bodies.len()).collect();
         let mut reason = String::new();
         for round in 0..MAX_SEND_ROUNDS {
@@ -73,37 +262,10 @@ impl Park for SqsQueue {
             if round > 0 {
                 tokio::time::sleep(Duration::from_millis(100 << round)).await;
             }
-            let mut failed = Vec::new();
-            let chunks = pack(
-                pending.iter().map(|&i| bodies[i].len()),
-                0,
-                SQS_MAX_BATCH_BYTES,
-                SQS_MAX_BATCH_ENTRIES,
-            );
-            for chunk in chunks {
-                let indexes = &pending[chunk];
-                match self.send_batch(bodies, indexes).await {
-                    Ok(entry_failures) => {
-                        for (index, retryable) in entry_failures {
-                            if !retryable {
-                                return Err(QueueError {
-                                    failed: 1,
-                                    total: bodies.len(),
-                                    reason: "SQS refused a message (sender fault)".to_owned(),
-                                });
-                            }
-                            failed.push(index);
-                        }
-                        reason = "SQS failed some batch entries".to_owned();
-                    }
-                    Err(error) => {
-                        failed.extend_from_slice(indexes);
-                        reason = error;
-                    }
-                }
-            }
-            failed.sort_unstable();
-            pending = failed;
+            (pending, reason) = self.send_round(&mut outgoing, &pending).await.map_err(|e| QueueError {
+                total: bodies.len(),
+                ..e
+            })?;
         }
         if pending.is_empty() {
             return Ok(());

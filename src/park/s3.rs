@@ -1,0 +1,93 @@
+//! The production [`PayloadStore`] on S3.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+
+use super::offload::{PayloadPointer, PayloadStore, StoreError, payload_key};
+
+/// Stores large envelopes in one bucket (`LARGE_PAYLOAD_BUCKET`), encrypted at rest by the
+/// bucket's default encryption.
+pub struct S3PayloadStore {
+    client: Client,
+    bucket: String,
+}
+
+impl S3PayloadStore {
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+
+    /// A store on the bucket `bucket` with an S3 client from the standard AWS settings
+    /// (`AWS_ENDPOINT_URL` points it at moto); `None` when no bucket is configured.
+    pub async fn from_env(bucket: Option<String>) -> Option<Self> {
+        let bucket = bucket.filter(|b| !b.trim().is_empty())?;
+        // Short, like the SQS client's: an S3 call that hangs must become a 503 while the
+        // invocation can still answer.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .operation_attempt_timeout(Duration::from_secs(2))
+            .operation_timeout(Duration::from_secs(5))
+            .build();
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build();
+        Some(Self::new(Client::from_conf(s3), bucket))
+    }
+}
+
+#[async_trait]
+impl PayloadStore for S3PayloadStore {
+    async fn put(&self, body: &str) -> Result<PayloadPointer, StoreError> {
+        let key = payload_key(body);
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type("application/json")
+            .body(ByteStream::from(body.as_bytes().to_vec()))
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError(format!(
+                    "PutObject failed: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                ))
+            })?;
+        Ok(PayloadPointer {
+            bucket: self.bucket.clone(),
+            key,
+        })
+    }
+
+    async fn get(&self, pointer: &PayloadPointer) -> Result<String, StoreError> {
+        let object = self
+            .client
+            .get_object()
+            .bucket(&pointer.bucket)
+            .key(&pointer.key)
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError(format!(
+                    "GetObject failed: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                ))
+            })?;
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError(format!("reading the S3 object failed: {e}")))?;
+        String::from_utf8(bytes.into_bytes().to_vec()).map_err(|_| StoreError("the S3 object is not UTF-8".into()))
+    }
+}
