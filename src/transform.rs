@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 use crate::config::{RouteId, Routing};
 use crate::currents::{BodyError, Event, InvalidEvent, for_each_event_fast, parse_body, parse_event};
 use crate::limits::{SEGMENT_MAX_MESSAGE_BYTES, SEGMENT_MAX_MESSAGE_ID_CHARS};
-use crate::mapping::{Lifted, TrackInput, builtin_name, write_track};
+use crate::mapping::{Lifted, MappingOptions, TrackInput, builtin_name, write_track};
 
 /// A serialised Segment `track` message (no `sentAt`) and the route it goes to.
 #[derive(Debug, Clone)]
@@ -130,7 +130,8 @@ impl<'a> Transformed<'a> {
     }
 }
 
-/// Maps one parsed event. `raw`, when known, sizes the output buffer.
+/// Maps one parsed event: select (route, name, rules), check what Segment would drop, then
+/// serialise. `raw`, when known, sizes the output buffer.
 fn map_event<'a>(
     event: Event<'a>,
     routing: &Routing,
@@ -140,29 +141,38 @@ fn map_event<'a>(
     let lifted = Lifted::scan(&event.properties);
     let route = pick_route(routing, request_route, &lifted);
     let options = &routing.route(route).mapping;
+    let name = match select(&event, options) {
+        Ok(name) => name,
+        Err(reason) => return Ok(Outcome::Skipped(reason, event)),
+    };
+    check_sendable(&event, name)?;
+    let json = serialise(&event, &lifted, name, options, raw)?;
+    Ok(Outcome::Mapped(Mapped { route, json }))
+}
 
+/// The Segment name of an event, or the documented rule that skips it.
+fn select<'o>(event: &Event<'_>, options: &'o MappingOptions) -> Result<&'o str, SkipReason> {
     let name = match options.event_names.get(event.event_type.as_ref()) {
         Some(name) => name.as_str(),
-        None => match builtin_name(&event.event_type) {
-            Some(name) => name,
-            None => return Ok(Outcome::Skipped(SkipReason::UnknownEventType, event)),
-        },
+        None => builtin_name(&event.event_type).ok_or(SkipReason::UnknownEventType)?,
     };
     if options
         .event_types
         .as_ref()
         .is_some_and(|types| !types.contains(event.event_type.as_ref()))
     {
-        return Ok(Outcome::Skipped(SkipReason::EventTypeNotSelected, event));
+        return Err(SkipReason::EventTypeNotSelected);
     }
-    let user_id = event.user.external_user_id.as_deref();
-    if user_id.is_none() && !options.include_anonymous {
-        return Ok(Outcome::Skipped(SkipReason::NoExternalUserId, event));
+    if event.user.external_user_id.is_none() && !options.include_anonymous {
+        return Err(SkipReason::NoExternalUserId);
     }
+    Ok(name)
+}
 
-    // The checks below stand in for Segment, which answers 200 and then silently drops
-    // such messages (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/#errors).
-    if user_id.is_none() && event.user.user_id.is_none() {
+/// Stands in for Segment, which answers 200 and then silently drops such messages
+/// (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/#errors).
+fn check_sendable(event: &Event<'_>, name: &str) -> Result<(), InvalidEvent> {
+    if event.user.external_user_id.is_none() && event.user.user_id.is_none() {
         return Err(InvalidEvent::new(
             "no_identity",
             "neither `external_user_id` nor `user_id` is set",
@@ -180,6 +190,17 @@ fn map_event<'a>(
             "`id` has 100 or more characters",
         ));
     }
+    Ok(())
+}
+
+/// Writes the `track` message, refusing one over Segment's 32,000-byte message limit.
+fn serialise(
+    event: &Event<'_>,
+    lifted: &Lifted<'_>,
+    name: &str,
+    options: &MappingOptions,
+    raw: Option<&RawValue>,
+) -> Result<String, InvalidEvent> {
     // A message is about as long as its event, so one allocation of that size usually suffices.
     // Slack in these buffers shares pages with their neighbours and so becomes resident memory:
     // estimate closely. Properties are copied byte for byte; the fixed fields add a few hundred.
@@ -195,28 +216,24 @@ fn map_event<'a>(
         |r| r.get().len(),
     );
     let mut buffer = Vec::with_capacity(estimate + 256);
-    write_track(
-        &TrackInput {
-            event: &event,
-            lifted: &lifted,
-            name,
-            user_id,
-            options,
-        },
-        &mut buffer,
-    );
+    let user_id = event.user.external_user_id.as_deref();
+    let input = TrackInput {
+        event,
+        lifted,
+        name,
+        user_id,
+        options,
+    };
+    write_track(&input, &mut buffer);
     if buffer.len() > SEGMENT_MAX_MESSAGE_BYTES {
+        let size = buffer.len();
         return Err(InvalidEvent::new(
             "message_too_large",
-            format!(
-                "the Segment message is {} bytes, over the 32,000-byte limit",
-                buffer.len()
-            ),
+            format!("the Segment message is {size} bytes, over the 32,000-byte limit"),
         ));
     }
     // serde_json writes only valid UTF-8, so this never fails; it checks without copying.
-    let json = String::from_utf8(buffer).map_err(|_| InvalidEvent::new("malformed_event", "not UTF-8"))?;
-    Ok(Outcome::Mapped(Mapped { route, json }))
+    String::from_utf8(buffer).map_err(|_| InvalidEvent::new("malformed_event", "not UTF-8"))
 }
 
 fn pick_route(routing: &Routing, request_route: RouteId, lifted: &Lifted<'_>) -> RouteId {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, ConfigError, DeliveryConfig, DeliveryTargets};
 use crate::ingest::Ingest;
-use crate::park::{SqsQueue, aws_sdk_config};
+use crate::park::{PayloadStore, S3PayloadStore, SqsQueue, aws_sdk_config};
 use crate::ports::SystemClock;
 use crate::replay::Replay;
 use crate::secrets::{SecretValues, SecretsCache, SecretsError, SecretsManagerSource, SecretsSettings, overlay};
@@ -43,6 +43,7 @@ pub struct Wired {
     segment: Arc<SegmentHttp>,
     retry_queue: Arc<SqsQueue>,
     dead_letters: Arc<SqsQueue>,
+    payloads: Option<Arc<dyn PayloadStore>>,
 }
 
 fn env(key: &str) -> Option<String> {
@@ -66,7 +67,8 @@ impl Wired {
     /// Reads the environment (and the credentials secret, with `SECRETS_ARN`): [`Config`],
     /// then what delivering needs ([`DeliveryConfig`]), then builds the Segment client and the
     /// SQS client from the standard AWS chain.
-    pub async fn from_env() -> Result<Self, StartupError> {
+    /// `function` names the function in metrics ("ingest", "replay").
+    pub async fn from_env(function: &'static str) -> Result<Self, StartupError> {
         let sdk = aws_sdk_config().await;
         let secrets = match SecretsSettings::from_lookup(env)? {
             Some(settings) => {
@@ -81,9 +83,22 @@ impl Wired {
         };
         let (config, delivery) = parse(values.as_deref())?;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let payloads = S3PayloadStore::from_env(delivery.large_payload_bucket.clone())
+            .await
+            .map(|s| Arc::new(s) as Arc<dyn PayloadStore>);
+        let queue = |url: &str| {
+            let queue = SqsQueue::new(sqs.clone(), url)
+                .with_max_message_bytes(config.queues.park_message_max_bytes)
+                .with_metrics_function(function);
+            match &payloads {
+                Some(store) => Arc::new(queue.with_payload_store(store.clone())),
+                None => Arc::new(queue),
+            }
+        };
         Ok(Self {
-            retry_queue: Arc::new(SqsQueue::new(sqs.clone(), delivery.queues.retry.as_str())),
-            dead_letters: Arc::new(SqsQueue::new(sqs, delivery.queues.dead_letter.as_str())),
+            retry_queue: queue(delivery.queues.retry.as_str()),
+            dead_letters: queue(delivery.queues.dead_letter.as_str()),
+            payloads,
             segment: Arc::new(SegmentHttp::new(&config.segment)?),
             current: Mutex::new(Current {
                 values,
@@ -145,6 +160,8 @@ impl Wired {
             segment: self.segment.clone(),
             dead_letters: self.dead_letters.clone(),
             retry_queue: self.retry_queue.clone(),
+            requeue: self.retry_queue.clone(),
+            payloads: self.payloads.clone(),
             clock: Arc::new(SystemClock),
         }
     }

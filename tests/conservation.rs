@@ -174,6 +174,8 @@ proptest! {
                     .map(|f| f.item_identifier.trim_start_matches("msg-").parse().unwrap())
                     .collect();
                 pending = pending.into_iter().enumerate().filter(|(i, _)| failed.contains(i)).map(|(_, b)| b).collect();
+                // What replay parked anew (the undelivered rest of a record) is delivered next round.
+                pending.append(&mut std::mem::take(&mut *harness.retry.bodies.lock().unwrap()));
             }
             assert!(pending.is_empty(), "after the window every parked delivery is settled");
 

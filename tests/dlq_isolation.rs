@@ -180,3 +180,17 @@ mod properties {
         }
     }
 }
+
+/// A valid-UTF-8 body with one event that is not JSON: that event alone is dead-lettered.
+#[tokio::test]
+async fn one_broken_event_in_a_utf8_body_is_dead_lettered_alone() {
+    let (auth, value) = bearer();
+    let harness = Harness::new(config(&[]));
+    let body = format!(r#"{{"events":[{},{{"id":tru}},{}]}}"#, good("g1"), good("g2"));
+    let (status, answer) = send(&harness, post("/currents", &[(auth, &value)], body)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(counts(&answer), (2, 0, 0, 1));
+    let dead = harness.dead.envelopes();
+    assert_eq!(dead[0]["reason"], "invalid_event");
+    assert!(dead[0]["events"][0]["undecodable_event_base64"].is_string());
+}

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, bearer, config, counts, post, quick_policy, send, sqs_event};
+use common::{Harness, bearer, config, counts, post, send, sqs_event};
 use currents_segment::config::{Config, PiiMode};
 use currents_segment::currents::parse_body;
 use currents_segment::ports::AttemptError;
@@ -158,31 +158,59 @@ async fn the_events_field_must_be_a_list() {
 }
 
 /// Parked messages spanning two Segment batches (over 2,500 messages): the first batch goes
-/// through, the second fails retryably. The record must stay on the queue, since replay may
-/// not acknowledge what Segment does not have.
+/// through, the second fails retryably. Replay may acknowledge the record only once RetryQueue
+/// holds the undelivered rest; if RetryQueue refuses, the record stays.
 #[tokio::test]
-async fn a_mixed_envelope_is_kept_until_every_batch_is_delivered() {
-    let harness = Harness::new(config(&[]));
+async fn a_mixed_envelope_parks_its_undelivered_rest_before_it_is_acknowledged() {
     let messages: Vec<Value> = (0..3_000)
         .map(|i| json!({"type": "track", "event": "E", "userId": "u", "messageId": format!("mix-{i}")}))
         .collect();
     let envelope = json!({"version": 1, "route": "default", "first_failed_at": "2025-11-24T15:00:00Z",
         "attempts": 1, "messages": messages})
     .to_string();
-    harness.segment.then(Ok(())).always(Err(AttemptError::Status {
-        status: 503,
-        retry_after: None,
-    }));
-    let mut replay = harness.replay();
-    replay.policy = quick_policy();
-    let response = replay
-        .handle(sqs_event(&[envelope], 1), Instant::now() + Duration::from_secs(10))
-        .await;
-    assert_eq!(
-        response.batch_item_failures.len(),
-        1,
-        "the record stays for the undelivered half"
-    );
-    assert!(harness.segment.delivered_ids().len() < 3_000);
-    assert!(harness.dead.envelopes().is_empty());
+    for refuse in [false, true] {
+        let harness = Harness::new(config(&[]));
+        harness.segment.then(Ok(())).always(Err(AttemptError::Status {
+            status: 503,
+            retry_after: None,
+        }));
+        if refuse {
+            harness.retry.refuse_next(1);
+        }
+        let response = harness
+            .replay()
+            .handle(
+                sqs_event(std::slice::from_ref(&envelope), 1),
+                Instant::now() + Duration::from_secs(10),
+            )
+            .await;
+        let delivered = harness.segment.delivered_ids();
+        assert!(!delivered.is_empty() && delivered.len() < 3_000);
+        assert!(harness.dead.envelopes().is_empty());
+        if refuse {
+            assert_eq!(
+                response.batch_item_failures.len(),
+                1,
+                "the record stays when RetryQueue refuses"
+            );
+            continue;
+        }
+        assert!(response.batch_item_failures.is_empty());
+        let rest = harness.retry.envelopes();
+        let parked: Vec<&str> = rest
+            .iter()
+            .flat_map(|e| e["messages"].as_array().unwrap())
+            .map(|m| m["messageId"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            parked.len() + delivered.len(),
+            3_000,
+            "every message in Segment or parked"
+        );
+        assert!(parked.iter().all(|id| !delivered.contains(&id.to_string())));
+        assert!(
+            rest.iter().all(|e| e["first_failed_at"] == "2025-11-24T15:00:00Z"),
+            "the window is kept"
+        );
+    }
 }

@@ -114,10 +114,12 @@ fn ingest(config: &Arc<Config>, client: &Client, [retry, dead]: [&str; 2], clock
 fn replay(config: &Arc<Config>, client: &Client, [retry, dead]: [&str; 2], clock: &Arc<FixedClock>) -> Replay {
     Replay {
         config: config.clone(),
+        payloads: None,
         targets: Arc::new(config.routing.delivery_targets().unwrap()),
         segment: Arc::new(SegmentHttp::new(&config.segment).unwrap()),
         dead_letters: Arc::new(SqsQueue::new(client.clone(), dead)),
         retry_queue: Arc::new(SqsQueue::new(client.clone(), retry)),
+        requeue: Arc::new(SqsQueue::new(client.clone(), retry)),
         clock: clock.clone(),
         policy: policy(),
     }

@@ -8,7 +8,7 @@ use lambda_http::{Request, service_fn};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     currents_segment::telemetry::init();
-    let wired = Wired::from_env()
+    let wired = Wired::from_env("ingest")
         .await
         .inspect_err(|e| tracing::error!(error = %e, "Cannot start ingest."))?;
     let wired = &wired;

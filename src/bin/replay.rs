@@ -8,7 +8,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     currents_segment::telemetry::init();
-    let wired = Wired::from_env()
+    let wired = Wired::from_env("replay")
         .await
         .inspect_err(|e| tracing::error!(error = %e, "Cannot start replay."))?;
     let wired = &wired;

@@ -39,6 +39,8 @@ pub enum Command {
     Transform(TransformArgs),
     /// Validate the environment configuration and print it, secrets redacted
     CheckConfig,
+    /// Work the DeadLetterQueue: stats, peek, export, redrive
+    Dlq(crate::dlq::DlqArgs),
 }
 
 impl Command {
@@ -51,6 +53,7 @@ impl Command {
         match self {
             Self::Transform(args) => transform::run(&args, config, out),
             Self::CheckConfig => check_config(&config()?, out),
+            Self::Dlq(args) => Ok(crate::dlq::run_blocking(&args, out)?),
         }
     }
 }
@@ -74,6 +77,9 @@ pub enum CliError {
     /// `--route` names no configured route.
     #[error("unknown route `{0}`")]
     UnknownRoute(String),
+    /// A `dlq` command failed (queue, S3 or output).
+    #[error("{0}")]
+    Dlq(#[from] crate::dlq::DlqError),
     /// stdout could not be written.
     #[error("cannot write output: {0}")]
     Write(std::io::Error),

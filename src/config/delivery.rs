@@ -40,6 +40,9 @@ pub struct DeliveryConfig {
     pub targets: DeliveryTargets,
     /// The two queues.
     pub queues: QueueUrls,
+    /// `LARGE_PAYLOAD_BUCKET`: where envelopes over the SQS message limit are stored whole.
+    /// Without one they are cut to an excerpt (WARN, `Truncated` metric).
+    pub large_payload_bucket: Option<String>,
 }
 
 impl DeliveryConfig {
@@ -57,6 +60,9 @@ impl DeliveryConfig {
                 retry: queue("RETRY_QUEUE_URL")?,
                 dead_letter: queue("DEAD_LETTER_QUEUE_URL")?,
             },
+            large_payload_bucket: lookup("LARGE_PAYLOAD_BUCKET")
+                .map(|b| b.trim().to_owned())
+                .filter(|b| !b.is_empty()),
         })
     }
 }

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use super::body::isolate_undecodable;
 use super::request::IngestRequest;
 use super::{IngestError, authorize, decode_body};
 use crate::config::{Config, DEFAULT_ROUTE_NAME, DeliveryTargets, RouteId};
+use crate::currents::BodyError;
 use crate::deadline;
 use crate::metrics::{Metric, Metrics};
 use crate::park::DeadLetterReason;
@@ -62,7 +64,15 @@ impl Ingest {
     pub async fn process(&self, request: IngestRequest<'_>, metrics: &mut Metrics) -> Result<Counts, IngestError> {
         let (route_name, route) = self.authenticate(&request)?;
         let body = decode_body(request.body, request.content_encoding, self.config.max_body_bytes)?;
-        let transformed = transform_body(&body, &self.config.routing, route)?;
+        let repaired;
+        let transformed = match transform_body(&body, &self.config.routing, route) {
+            // One event that is not JSON must not fail its neighbours: isolate it and map again.
+            Err(BodyError::NotJson(error)) => {
+                repaired = isolate_undecodable(&body).ok_or(BodyError::NotJson(error))?;
+                transform_body(&repaired, &self.config.routing, route)?
+            }
+            other => other?,
+        };
         let deadline = deadline::within_budget(request.deadline, self.config.segment.ingest_retry_budget);
         let deliveries = self.deliver(&transformed.messages, deadline).await;
         self.settle(&transformed, &deliveries, route_name).await?;

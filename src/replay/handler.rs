@@ -12,7 +12,7 @@ use tracing::Instrument;
 use super::record::{RecordOutcome, RecordReport};
 use crate::config::{Config, DeliveryTargets};
 use crate::metrics::{Metric, Metrics};
-use crate::park::DeadLetterReason;
+use crate::park::{DeadLetterReason, PayloadStore};
 use crate::ports::{Clock, Deliver, Park, Postpone};
 use crate::segment::RetryPolicy;
 
@@ -41,6 +41,10 @@ pub struct Replay {
     pub dead_letters: Arc<dyn Park>,
     /// RetryQueue, for backing off a record that still fails.
     pub retry_queue: Arc<dyn Postpone>,
+    /// RetryQueue again, for parking the undelivered rest of a record Segment took part of.
+    pub requeue: Arc<dyn Park>,
+    /// `LARGE_PAYLOAD_BUCKET`, for envelopes SQS holds as S3 pointers.
+    pub payloads: Option<Arc<dyn PayloadStore>>,
     /// The wall clock: expiry and `sentAt`.
     pub clock: Arc<dyn Clock>,
     /// Retries per Segment batch.
@@ -103,6 +107,7 @@ fn record_metrics(metrics: &mut Metrics, report: &RecordReport) {
     metrics.add(Metric::SegmentRetries, report.retries as usize);
     metrics.add(Metric::Replayed, report.delivered);
     metrics.add(Metric::Skipped, report.skipped);
+    metrics.add(Metric::Parked, report.requeued);
     if let RecordOutcome::DeadLettered(reason) = report.outcome {
         metrics.add_reason(Metric::DeadLettered, reason.as_str(), report.dead_lettered);
         metrics.add(Metric::DeadLettered, report.dead_lettered);
@@ -116,7 +121,7 @@ impl Tally {
     fn add(&mut self, outcome: RecordOutcome) {
         match outcome {
             RecordOutcome::Replayed => self.replayed += 1,
-            RecordOutcome::StillFailing => self.still_failing += 1,
+            RecordOutcome::StillFailing | RecordOutcome::Requeued => self.still_failing += 1,
             RecordOutcome::DeadLettered(reason) => {
                 self.dead_lettered += 1;
                 self.expired += usize::from(reason == DeadLetterReason::Expired);

@@ -10,9 +10,9 @@ use super::handler::{Replay, ReplayRecord};
 use super::{is_expired, visibility_backoff};
 use crate::config::RouteId;
 use crate::deadline;
-use crate::park::{DeadLetterReason, Envelope, decode};
+use crate::park::{DeadLetterReason, Envelope, ResolveError, decode, decode_resolving};
 use crate::segment::{Delivery, DeliveryReport, deliver_messages};
-use crate::settle::{Provenance, group_by_route, invalid_envelopes, refused_envelopes};
+use crate::settle::{Provenance, group_by_route, invalid_envelopes, refused_envelopes, run_envelopes};
 use crate::transform::transform;
 
 /// How a record ended. Only `StillFailing` and `Unsettled` leave it on the queue.
@@ -26,6 +26,8 @@ pub enum RecordOutcome {
     DeadLettered(DeadLetterReason),
     /// A dead-letter send failed; SQS must keep the record.
     Unsettled,
+    /// Segment took part of it; the rest was parked anew as new envelopes.
+    Requeued,
 }
 
 impl RecordOutcome {
@@ -44,6 +46,31 @@ pub(crate) struct RecordReport {
     pub delivered: usize,
     pub skipped: usize,
     pub dead_lettered: usize,
+    pub requeued: usize,
+}
+
+/// What a record's deliveries left to settle.
+#[derive(Debug, Default)]
+struct Leftovers {
+    /// Dead-letter bodies: still-invalid events and messages Segment refused.
+    dead: Vec<String>,
+    /// RetryQueue bodies: messages still failing, for when some of the record went through.
+    requeue: Vec<String>,
+    requeued: usize,
+    retry_error: Option<String>,
+    invalid: bool,
+}
+
+impl Leftovers {
+    fn add(&mut self, delivery: &DeliveryReport, messages: &[&str], from: Provenance<'_>, max_bytes: usize) {
+        self.dead.extend(refused_envelopes(delivery, messages, from, max_bytes));
+        self.requeue
+            .extend(run_envelopes(&delivery.retryable, messages, from, None, max_bytes));
+        self.requeued += delivery.retryable_count();
+        if self.retry_error.is_none() {
+            self.retry_error = delivery.retryable.first().map(|r| r.last_error.clone());
+        }
+    }
 }
 
 impl RecordReport {
@@ -55,7 +82,15 @@ impl RecordReport {
             delivered: 0,
             skipped: 0,
             dead_lettered,
+            requeued: 0,
         }
+    }
+
+    fn add(&mut self, delivery: &DeliveryReport) {
+        self.requests += delivery.requests;
+        self.retries += delivery.retries;
+        self.delivered += delivery.delivered;
+        self.dead_lettered += delivery.permanent_count();
     }
 }
 
@@ -63,15 +98,9 @@ impl Replay {
     /// Replays one record; `deadline` is the invocation's, further capped by the record's window.
     pub(super) async fn replay_one(&self, record: &ReplayRecord, deadline: Instant) -> RecordReport {
         let now = self.clock.now();
-        let envelope = match decode(&record.body) {
+        let envelope = match self.open(record, now).await {
             Ok(envelope) => envelope,
-            Err(error) => {
-                let mut dead = Envelope::new("unknown", now, 0, &error.to_string()).dead(DeadLetterReason::Undecodable);
-                dead.body = Some(record.body.clone());
-                return self
-                    .dead_letter(vec![dead.to_json()], DeadLetterReason::Undecodable, 1)
-                    .await;
-            }
+            Err(report) => return report,
         };
         let prior_attempts = envelope.attempts + record.receive_count.saturating_sub(1);
         if is_expired(now, envelope.first_failed_at, self.config.replay_max_age) {
@@ -94,6 +123,27 @@ impl Replay {
                 self.resend(record, &envelope, route, prior_attempts, deadline).await
             }
         }
+    }
+
+    /// Decodes the record's envelope, following an S3 pointer. An unreadable body is
+    /// dead-lettered as `undecodable`; an S3 that does not answer leaves the record queued.
+    async fn open(&self, record: &ReplayRecord, now: OffsetDateTime) -> Result<Envelope, RecordReport> {
+        let error = match decode_resolving(&record.body, self.payloads.as_deref()).await {
+            Ok(envelope) => return Ok(envelope),
+            Err(ResolveError::Store(error)) => {
+                tracing::warn!(error = %error, "Could not read an offloaded envelope; will retry.");
+                return Err(RecordReport::only(RecordOutcome::StillFailing, 0));
+            }
+            Err(ResolveError::NoStore) => {
+                return Err(self.back_unchanged(record, DeadLetterReason::Undecodable).await);
+            }
+            Err(ResolveError::Envelope(error)) => error,
+        };
+        let mut dead = Envelope::new("unknown", now, 0, &error.to_string()).dead(DeadLetterReason::Undecodable);
+        dead.body = Some(record.body.clone());
+        Err(self
+            .dead_letter(vec![dead.to_json()], DeadLetterReason::Undecodable, 1)
+            .await)
     }
 
     async fn expire(&self, envelope: Envelope, prior_attempts: u32) -> RecordReport {
@@ -146,34 +196,76 @@ impl Replay {
         if !parked.is_empty() {
             groups.push((route, parked));
         }
-        let mut report = RecordReport::only(RecordOutcome::Replayed, 0);
+        let mut report = RecordReport::only(RecordOutcome::Replayed, remapped.invalid.len());
         report.skipped = remapped.skipped.len();
-        let mut dead = invalid_envelopes(
-            &remapped.invalid,
-            Provenance {
-                prior_attempts: prior_attempts + 1,
-                ..from
-            },
-            self.max_bytes(),
-        );
-        let mut retry_error = None;
+        let retried = Provenance {
+            prior_attempts: prior_attempts + 1,
+            ..from
+        };
+        let mut left = Leftovers {
+            dead: invalid_envelopes(&remapped.invalid, retried, self.max_bytes()),
+            invalid: !remapped.invalid.is_empty(),
+            ..Leftovers::default()
+        };
         for (route, messages) in &groups {
             let delivery = self.deliver(*route, messages, deadline).await;
-            report.requests += delivery.requests;
-            report.retries += delivery.retries;
-            report.delivered += delivery.delivered;
-            report.dead_lettered += delivery.permanent_count();
             let route_from = Provenance {
                 route: &self.config.routing.route(*route).name,
                 ..from
             };
-            dead.extend(refused_envelopes(&delivery, messages, route_from, self.max_bytes()));
-            retry_error = retry_error.or(delivery.retryable.first().map(|r| r.last_error.clone()));
+            left.add(&delivery, messages, route_from, self.max_bytes());
+            report.add(&delivery);
         }
-        report.dead_lettered += remapped.invalid.len();
-        match retry_error {
-            Some(error) => self.back_off(record, envelope.first_failed_at, &error, report).await,
-            None => self.settle(dead, report, !remapped.invalid.is_empty()).await,
+        self.finish(record, envelope.first_failed_at, left, report).await
+    }
+
+    /// Settles a record after its deliveries. If Segment still fails for all of it, the record
+    /// backs off on RetryQueue; if it took some, the undelivered rest is parked anew (same
+    /// `first_failed_at`) so what Segment has is not sent again.
+    async fn finish(
+        &self,
+        record: &ReplayRecord,
+        first_failed_at: OffsetDateTime,
+        left: Leftovers,
+        report: RecordReport,
+    ) -> RecordReport {
+        let progressed = report.delivered + report.dead_lettered + report.skipped > 0;
+        match left.retry_error {
+            Some(error) if !progressed => self.back_off(record, first_failed_at, &error, report).await,
+            Some(_) => self.split_off(record, first_failed_at, left, report).await,
+            None => self.settle(left.dead, report, left.invalid).await,
+        }
+    }
+
+    /// Dead-letters what Segment refused, parks the retryable rest as new envelopes, then
+    /// acknowledges the record. If either queue refuses, the whole record stays.
+    async fn split_off(
+        &self,
+        record: &ReplayRecord,
+        first_failed_at: OffsetDateTime,
+        left: Leftovers,
+        report: RecordReport,
+    ) -> RecordReport {
+        let settled = self.settle(left.dead, report, left.invalid).await;
+        if settled.outcome == RecordOutcome::Unsettled {
+            return settled;
+        }
+        match self.requeue.park(&left.requeue).await {
+            Ok(()) => {
+                tracing::warn!(
+                    messages = left.requeued,
+                    "Segment took part of an envelope; the rest is parked anew."
+                );
+                RecordReport {
+                    outcome: RecordOutcome::Requeued,
+                    requeued: left.requeued,
+                    ..settled
+                }
+            }
+            Err(error) => {
+                let reason = error.to_string();
+                self.back_off(record, first_failed_at, &reason, report).await
+            }
         }
     }
 

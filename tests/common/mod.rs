@@ -260,10 +260,12 @@ impl Harness {
     pub fn replay(&self) -> Replay {
         Replay {
             config: self.config.clone(),
+            payloads: None,
             targets: Arc::new(self.config.routing.delivery_targets().unwrap()),
             segment: self.segment_port(),
             dead_letters: self.dead.clone(),
             retry_queue: self.retry.clone(),
+            requeue: self.retry.clone(),
             clock: self.clock.clone(),
             policy: quick_policy(),
         }
