@@ -80,7 +80,7 @@ setup_tools() {
 start_moto() {
   local port; port=$(free_port)
   start_service moto "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port"
-  export SQS_ENDPOINT="http://127.0.0.1:$port" AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  export SQS_ENDPOINT="http://127.0.0.1:$port" AWS_ENDPOINT_URL="http://127.0.0.1:$port" SECRETS_ENDPOINT="http://127.0.0.1:$port"
   wait_for "$SQS_ENDPOINT/moto-api/" 30 moto
   read -r RETRY_QUEUE_URL DEAD_LETTER_QUEUE_URL < <("$VENV/bin/python" - <<PY
 import boto3
