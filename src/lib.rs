@@ -27,5 +27,6 @@ pub mod secrets;
 pub mod segment;
 pub(crate) mod settle;
 pub mod telemetry;
+pub(crate) mod text;
 pub mod transform;
 pub mod wiring;

@@ -184,7 +184,7 @@ pub(super) fn build_routing(
         let specs: BTreeMap<String, RouteSpec> = serde_json::from_str(text).map_err(|error| {
             ConfigError::invalid(
                 "ROUTES",
-                format!("must be a JSON object of routes ({})", error_kind(&error)),
+                format!("must be a JSON object of routes ({})", crate::text::json_error(&error)),
             )
         })?;
         for (name, spec) in specs {
@@ -268,14 +268,4 @@ fn route_from_spec(name: String, spec: RouteSpec, defaults: &RouteDefaults) -> R
         write_key,
         mapping,
     })
-}
-
-/// serde's message can quote the offending input, which may be a write key: keep only its kind.
-fn error_kind(error: &serde_json::Error) -> String {
-    let kind = match error.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "invalid JSON",
-        serde_json::error::Category::Data => "unexpected field or type",
-        serde_json::error::Category::Io => "unreadable",
-    };
-    format!("{kind} at line {} column {}", error.line(), error.column())
 }

@@ -26,7 +26,7 @@ pub fn parse_body(body: &[u8]) -> Result<Vec<&RawValue>, BodyError> {
         return Ok(Vec::new());
     }
     let parsed: Body<'_> = serde_json::from_slice(body).map_err(|error| {
-        let at = format!("line {} column {}", error.line(), error.column());
+        let at = crate::text::json_error_position(&error);
         match error.classify() {
             serde_json::error::Category::Data => {
                 BodyError::NoEventsArray(format!("{} at {at}", data_error_kind(&error)))
@@ -41,10 +41,9 @@ pub fn parse_body(body: &[u8]) -> Result<Vec<&RawValue>, BodyError> {
 
 /// serde's own message can quote input text; keep only the shape of the problem.
 fn data_error_kind(error: &serde_json::Error) -> &'static str {
-    let message = error.to_string();
-    if message.starts_with("duplicate field") {
+    if crate::text::duplicate_field(error).is_some() {
         "`events` appears twice"
-    } else if message.contains("expected a sequence") {
+    } else if error.to_string().contains("expected a sequence") {
         "`events` is not an array"
     } else {
         "the body is not an object"

@@ -219,8 +219,7 @@ fn diagnose(raw: &RawValue, error: &serde_json::Error) -> InvalidEvent {
     let Ok(fields) = serde_json::from_str::<Properties<'_>>(raw.get()) else {
         return InvalidEvent::new("malformed_event", "the event is not a JSON object");
     };
-    if let Some(rest) = error.to_string().strip_prefix("duplicate field `") {
-        let field = rest.split('`').next().unwrap_or_default();
+    if let Some(field) = crate::text::duplicate_field(error) {
         return InvalidEvent::new("malformed_event", format!("field `{field}` appears twice"));
     }
     for (name, value) in fields.iter() {

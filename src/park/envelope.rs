@@ -110,14 +110,8 @@ pub enum EnvelopeError {
 
 /// Reads an SQS body back into an envelope.
 pub fn decode(body: &str) -> Result<Envelope, EnvelopeError> {
-    let envelope: Envelope = serde_json::from_str(body).map_err(|e| {
-        EnvelopeError::Malformed(format!(
-            "{:?} error at line {} column {}",
-            e.classify(),
-            e.line(),
-            e.column()
-        ))
-    })?;
+    let envelope: Envelope =
+        serde_json::from_str(body).map_err(|e| EnvelopeError::Malformed(crate::text::json_error(&e)))?;
     if envelope.version != ENVELOPE_VERSION {
         return Err(EnvelopeError::Version(envelope.version));
     }
@@ -188,11 +182,8 @@ pub fn fit_within(body: &str, max_bytes: usize) -> Option<(String, usize)> {
 }
 
 fn excerpt(text: &str) -> String {
-    let mut cut = EVENT_EXCERPT_BYTES.min(text.len());
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("[truncated: event was {} bytes] {}", text.len(), &text[..cut])
+    let kept = crate::text::prefix_within(text, EVENT_EXCERPT_BYTES);
+    format!("[truncated: event was {} bytes] {kept}", text.len())
 }
 
 fn raw(json: String) -> Option<Box<RawValue>> {
@@ -201,11 +192,7 @@ fn raw(json: String) -> Option<Box<RawValue>> {
 
 /// Keeps `last_error` short: it is for humans skimming a queue, not a log dump.
 fn short(text: &str) -> String {
-    let mut end = text.len().min(200);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
+    crate::text::prefix_within(text, 200).to_owned()
 }
 
 #[cfg(test)]
