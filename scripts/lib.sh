@@ -28,7 +28,7 @@ apt_install() {
     echo "cannot install $*: needs root and apt-get" >&2
     return 1
   fi
-  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" > "$LOGS/apt.log" 2>&1; then
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >> "$LOGS/apt.log" 2>&1; then
     apt-get update -qq > /dev/null 2>&1 || true
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >> "$LOGS/apt.log" 2>&1 \
       || { tail -n 20 "$LOGS/apt.log" >&2; return 1; }
