@@ -44,7 +44,16 @@ cleanup() {
     # binaries cargo lambda watch spawns go too.
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
   done
-  sleep 0.3
+  # Give them up to 3 s to exit cleanly (moto and sam need a moment), then kill what is left.
+  local i alive
+  for i in $(seq 1 30); do
+    alive=0
+    for pid in "${PIDS[@]:-}"; do
+      [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && alive=1
+    done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
   for pid in "${PIDS[@]:-}"; do
     if [ -n "$pid" ]; then
       kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true

@@ -13,6 +13,8 @@ and exits 1 with the reason when the check fails.
       The Segment stand-in received MESSAGES messages in all, each messageId once.
   sam-local-check.py queue QUEUE_URL ENVELOPES [REASON]
       The queue holds ENVELOPES envelopes (each with reason REASON when given); left in place.
+  sam-local-check.py count EVENT_FILE        prints how many Currents events its body holds
+  sam-local-check.py body EVENT_FILE OUT     writes its (plain JSON) body to OUT, for curl
 """
 import json
 import sys
@@ -38,7 +40,7 @@ def http(path, status, events=None):
     with open(path) as f:
         first = f.readline()
     if first.startswith("HTTP "):
-        code, body = int(first.split()[1]), f_rest(path)
+        code, body = int(first.split()[1]), rest_of(path)
     else:
         answer = last_json(path)
         code, body = answer.get("statusCode"), answer.get("body", "")
@@ -59,7 +61,7 @@ def http(path, status, events=None):
     print(f"ok: 200 {counts} delivered={delivered}")
 
 
-def f_rest(path):
+def rest_of(path):
     with open(path) as f:
         return "".join(f.readlines()[1:])
 
@@ -104,6 +106,16 @@ def queue(url, envelopes, reason=None):
     print(f"ok: {url.rsplit('/', 1)[-1]} holds {len(seen)} envelope(s), reasons {reasons}")
 
 
+def count(path):
+    with open(path) as f:
+        print(len(json.loads(json.load(f)["body"])["events"]))
+
+
+def body(path, out):
+    with open(path) as f, open(out, "w") as o:
+        o.write(json.load(f)["body"])
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
-    {"http": http, "sqs": sqs, "segment": segment, "queue": queue}[command](*args)
+    {"http": http, "sqs": sqs, "segment": segment, "queue": queue, "count": count, "body": body}[command](*args)
