@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Helpers for scripts/dev, standard library plus boto3 (from moto) only.
 
-  devtool.py capture PORT FILE          a Segment stand-in: answers /v1/batch, records batches in FILE;
-                                        POST /__outage?on|off switches a 503 outage on and off
+  devtool.py capture PORT FILE [HOST]   a Segment stand-in: answers /v1/batch, records batches in FILE;
+                                        POST /__outage?on|off switches a 503 outage on and off.
+                                        HOST defaults to 127.0.0.1 (scripts/sam-local passes the
+                                        Docker bridge gateway, which containers can reach)
   devtool.py post URL TOKEN EVENTFILE   POST the Currents body of an events/ HTTP API file with the token
   devtool.py outage URL on|off
   devtool.py replay WATCH QUEUE_URL     read RetryQueue like Lambda's SQS trigger and invoke replay
@@ -13,7 +15,7 @@ import collections, json, sys, threading, urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-def capture(port, path):
+def capture(port, path, host="127.0.0.1"):
     state = {"outage": False}
     lock = threading.Lock()
 
@@ -45,7 +47,7 @@ def capture(port, path):
             self.end_headers()
             self.wfile.write(data)
 
-    ThreadingHTTPServer(("127.0.0.1", int(port)), Handler).serve_forever()
+    ThreadingHTTPServer((host, int(port)), Handler).serve_forever()
 
 
 def request(url, data, headers=None):
