@@ -9,6 +9,7 @@
 #[macro_use]
 mod string_enum;
 
+pub mod aws_env;
 pub mod cli;
 pub mod config;
 pub mod currents;

@@ -6,6 +6,11 @@ use currents_segment::cli;
 use currents_segment::config::Config;
 
 fn main() -> ExitCode {
+    // SAFETY: no other thread exists yet.
+    if let Err(error) = unsafe { currents_segment::aws_env::clean_process_env() } {
+        eprintln!("currents-segment: {error}");
+        return ExitCode::from(2);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut stdout = std::io::stdout().lock();
     match cli::run(&args, Config::from_env, &mut stdout) {

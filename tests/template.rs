@@ -6,10 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use currents_segment::metrics::{Metric, NAMESPACE};
 use serde_yaml_ng::Value;
 
-/// The SDK's own environment variables, from the module the binaries use at cold start.
-#[path = "../src/aws_env.rs"]
-#[allow(dead_code)]
-mod aws_env;
+use currents_segment::aws_env;
 /// Replay's real backoff schedule, to check the template's redrive against it.
 #[path = "../src/replay/expiry.rs"]
 #[allow(dead_code)]
@@ -286,6 +283,7 @@ fn policies_are_least_privilege_and_match_the_readme() {
     ];
     let expected_replay = [
         ("SQSPollerPolicy".to_owned(), "RetryQueue.QueueName".to_owned()),
+        ("SQSSendMessagePolicy".to_owned(), "RetryQueue.QueueName".to_owned()),
         (
             "SQSSendMessagePolicy".to_owned(),
             "DeadLetterQueue.QueueName".to_owned(),
@@ -295,8 +293,8 @@ fn policies_are_least_privilege_and_match_the_readme() {
     assert_eq!(replay, expected_replay);
     let readme = readme();
     for (function, list) in [
-        ("IngestFunction", &expected_ingest),
-        ("ReplayFunction", &expected_replay),
+        ("IngestFunction", &expected_ingest[..]),
+        ("ReplayFunction", &expected_replay[..]),
     ] {
         for (policy, queue) in list.iter() {
             let queue = queue.trim_end_matches(".QueueName");
@@ -334,10 +332,6 @@ fn alarms_watch_dead_letters_old_retries_and_errors() {
     }
 }
 
-/// Variables the template sets for code on other branches (the large-payload store).
-/// TODO(lead): drop each once the code that reads it is merged.
-const READ_BY_PENDING_CODE: [&str; 1] = ["LARGE_PAYLOAD_BUCKET"];
-
 #[test]
 fn secrets_are_no_echo_and_every_variable_is_one_the_code_reads() {
     let template = template();
@@ -359,14 +353,22 @@ fn secrets_are_no_echo_and_every_variable_is_one_the_code_reads() {
         "REPLAY_MAX_AGE_HOURS",
         "RETRY_QUEUE_URL",
         "DEAD_LETTER_QUEUE_URL",
+        "LARGE_PAYLOAD_BUCKET",
+        "SECRETS_ARN",
+        "SECRETS_TTL_SECONDS",
     ];
-    let source: String = ["src/config/env.rs", "src/config/routes.rs", "src/config/delivery.rs"]
-        .iter()
-        .map(|p| std::fs::read_to_string(format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))).unwrap())
-        .collect();
+    let source: String = [
+        "src/config/env.rs",
+        "src/config/routes.rs",
+        "src/config/delivery.rs",
+        "src/secrets/mod.rs",
+    ]
+    .iter()
+    .map(|p| std::fs::read_to_string(format!("{}/{p}", env!("CARGO_MANIFEST_DIR"))).unwrap())
+    .collect();
     for function in ["IngestFunction", "ReplayFunction"] {
         for name in variables(&template, function) {
-            if aws_env::shape_of(&name).is_some() || READ_BY_PENDING_CODE.contains(&name.as_str()) {
+            if aws_env::shape_of(&name).is_some() {
                 continue; // read by the AWS SDK itself (checked at cold start by aws_env)
             }
             assert!(known.contains(&name.as_str()), "{function} sets unknown {name}");
@@ -543,7 +545,7 @@ fn large_payload_bucket_is_private_encrypted_and_outlives_the_dead_letters() {
             .as_sequence()
             .unwrap()
             .iter()
-            .filter(|p| matches!(p, Value::Tagged(_)))
+            .filter(|p| matches!(p, Value::Tagged(_)) && untag(p)[0] == "HasLargePayloadBucket")
             .collect();
         assert_eq!(conditional.len(), 1, "{function}: one conditional S3 policy");
         let statement = &untag(conditional[0])[1]["Statement"];
@@ -553,6 +555,31 @@ fn large_payload_bucket_is_private_encrypted_and_outlives_the_dead_letters() {
             serde_yaml_ng::from_str::<Value>("[s3:PutObject, s3:GetObject]").unwrap()
         );
         assert_eq!(tagged(&statement[0]["Resource"]).1, "${LargePayloadBucket.Arn}/*");
+    }
+}
+
+#[test]
+fn the_runtime_secret_is_optional_and_readable_only_by_arn() {
+    let template = template();
+    assert_eq!(template["Parameters"]["RuntimeSecretArn"]["Default"], "");
+    for function in ["IngestFunction", "ReplayFunction"] {
+        let properties = &resource(&template, function)["Properties"];
+        let variable = &properties["Environment"]["Variables"]["SECRETS_ARN"];
+        assert_eq!(
+            if_branches(variable),
+            ("HasRuntimeSecret".into(), "!Ref RuntimeSecretArn".into())
+        );
+        let secret: Vec<&Value> = properties["Policies"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter(|p| matches!(p, Value::Tagged(_)) && untag(p)[0] == "HasRuntimeSecret")
+            .collect();
+        assert_eq!(secret.len(), 1, "{function}: one conditional secrets policy");
+        let statement = &untag(secret[0])[1]["Statement"];
+        assert_eq!(statement.as_sequence().unwrap().len(), 1);
+        assert_eq!(statement[0]["Action"], "secretsmanager:GetSecretValue");
+        assert_eq!(tagged(&statement[0]["Resource"]).1, "RuntimeSecretArn");
     }
 }
 

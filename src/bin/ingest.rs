@@ -5,9 +5,20 @@ use std::convert::Infallible;
 use currents_segment::wiring::Wired;
 use lambda_http::{Request, service_fn};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     currents_segment::telemetry::init();
+    // SAFETY: no other thread exists yet; the runtime is built below.
+    if let Err(error) = unsafe { currents_segment::aws_env::clean_process_env() } {
+        tracing::error!(error = %error, "Cannot start ingest.");
+        return Err(error.into());
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let wired = Wired::from_env("ingest")
         .await
         .inspect_err(|e| tracing::error!(error = %e, "Cannot start ingest."))?;
