@@ -179,6 +179,21 @@ fn is_region(value: &str) -> bool {
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
+/// Applies [`sdk_env`] to this process: removes the SDK's empty variables so they count as
+/// unset, or returns the first malformed one. Call it first thing in `main`.
+///
+/// # Safety
+/// It changes the process environment, so no other thread may exist yet (before the Tokio
+/// runtime is built): `std::env::remove_var` is unsafe for that reason.
+pub unsafe fn clean_process_env() -> Result<(), AwsEnvError> {
+    let environment = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    for name in sdk_env(environment)? {
+        // SAFETY: the caller guarantees no other thread exists.
+        unsafe { std::env::remove_var(&name) };
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,19 +282,4 @@ mod tests {
         assert_eq!(shape_of("RETRY_QUEUE_URL"), None);
         assert_eq!(problem(Shape::Text, "anything"), None);
     }
-}
-
-/// Applies [`sdk_env`] to this process: removes the SDK's empty variables so they count as
-/// unset, or returns the first malformed one. Call it first thing in `main`.
-///
-/// # Safety
-/// It changes the process environment, so no other thread may exist yet (before the Tokio
-/// runtime is built): `std::env::remove_var` is unsafe for that reason.
-pub unsafe fn clean_process_env() -> Result<(), AwsEnvError> {
-    let environment = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
-    for name in sdk_env(environment)? {
-        // SAFETY: the caller guarantees no other thread exists.
-        unsafe { std::env::remove_var(&name) };
-    }
-    Ok(())
 }
