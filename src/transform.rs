@@ -8,8 +8,8 @@ use serde_json::value::RawValue;
 
 use crate::config::{RouteId, Routing};
 use crate::currents::{BodyError, Event, InvalidEvent, for_each_event_fast, parse_body, parse_event};
-use crate::limits::{SEGMENT_MAX_MESSAGE_BYTES, SEGMENT_MAX_MESSAGE_ID_CHARS};
-use crate::mapping::{Lifted, TrackInput, builtin_name, write_track};
+use crate::limits::SEGMENT_MAX_MESSAGE_ID_CHARS;
+use crate::mapping::{Lifted, Moves, TrackInput, builtin, render_track, segment_name};
 
 /// A serialised Segment `track` message (no `sentAt`) and the route it goes to.
 #[derive(Debug, Clone)]
@@ -24,7 +24,7 @@ pub struct Mapped {
 pub enum SkipReason {
     /// Braze's rule: users without `external_user_id` are not sent unless `INCLUDE_ANONYMOUS`.
     NoExternalUserId,
-    /// Not in the built-in table nor in `EVENT_NAMES`.
+    /// Not in the built-in table nor in `EVENT_NAMES`, and `UNKNOWN_EVENT_TYPES` is not `send`.
     UnknownEventType,
     /// Left out by the route's `EVENT_TYPES`.
     EventTypeNotSelected,
@@ -148,16 +148,13 @@ fn map_event<'a>(
     request_route: RouteId,
     raw: Option<&RawValue>,
 ) -> Result<Outcome<'a>, InvalidEvent> {
-    let lifted = Lifted::scan(&event.properties);
+    let spec = builtin(&event.event_type);
+    let lifted = Lifted::scan(&event.properties, spec.map_or(Moves::NONE, |s| s.moves));
     let route = pick_route(routing, request_route, &lifted);
     let options = &routing.route(route).mapping;
 
-    let name = match options.event_names.get(event.event_type.as_ref()) {
-        Some(name) => name.as_str(),
-        None => match builtin_name(&event.event_type) {
-            Some(name) => name,
-            None => return Ok(Outcome::Skipped(SkipReason::UnknownEventType, event)),
-        },
+    let Some(rule) = segment_name(options, &event.event_type, spec) else {
+        return Ok(Outcome::Skipped(SkipReason::UnknownEventType, event));
     };
     if options
         .event_types
@@ -179,54 +176,21 @@ fn map_event<'a>(
             "neither `external_user_id` nor `user_id` is set",
         ));
     }
-    if name.trim().is_empty() {
-        return Err(InvalidEvent::new(
-            "empty_event_name",
-            "the configured Segment event name is empty",
-        ));
-    }
+    let name = rule.resolve(&event)?;
     if event.id.chars().count() >= SEGMENT_MAX_MESSAGE_ID_CHARS {
         return Err(InvalidEvent::new(
             "message_id_too_long",
             "`id` has 100 or more characters",
         ));
     }
-    // A message is about as long as its event, so one allocation of that size usually suffices.
-    // Slack in these buffers shares pages with their neighbours and so becomes resident memory:
-    // estimate closely. Properties are copied byte for byte; the fixed fields add a few hundred.
-    let estimate = raw.map_or_else(
-        || {
-            event
-                .properties
-                .iter()
-                .map(|(k, v)| k.len() + v.get().len() + 4)
-                .sum::<usize>()
-                + 256
-        },
-        |r| r.get().len(),
-    );
-    let mut buffer = Vec::with_capacity(estimate + 256);
-    write_track(
-        &TrackInput {
-            event: &event,
-            lifted: &lifted,
-            name,
-            user_id,
-            options,
-        },
-        &mut buffer,
-    );
-    if buffer.len() > SEGMENT_MAX_MESSAGE_BYTES {
-        return Err(InvalidEvent::new(
-            "message_too_large",
-            format!(
-                "the Segment message is {} bytes, over the 32,000-byte limit",
-                buffer.len()
-            ),
-        ));
-    }
-    // serde_json writes only valid UTF-8, so this never fails; it checks without copying.
-    let json = String::from_utf8(buffer).map_err(|_| InvalidEvent::new("malformed_event", "not UTF-8"))?;
+    let input = TrackInput {
+        event: &event,
+        lifted: &lifted,
+        name: &name,
+        user_id,
+        options,
+    };
+    let json = render_track(&input, raw.map(|r| r.get().len()))?;
     Ok(Outcome::Mapped(Mapped { route, json }))
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::routes::{self, RouteDefaults, Routing};
 use crate::limits::{DEFAULT_MAX_BODY_BYTES, SQS_DEFAULT_MESSAGE_BYTES, SQS_MAX_MESSAGE_BYTES};
-use crate::mapping::{MappingOptions, PiiMode};
+use crate::mapping::{EventNaming, MappingOptions, PiiMode, UnknownEventTypes};
 
 /// Smallest allowed parked message: room for a maximal 32 KB Segment message and its envelope.
 const MIN_PARK_MESSAGE_BYTES: usize = 65_536;
@@ -86,6 +86,14 @@ impl Config {
             integrations: get("INTEGRATIONS")
                 .map(|t| routes::parse_integrations("INTEGRATIONS", &t))
                 .transpose()?,
+            naming: choice(&get, "EVENT_NAMING", EventNaming::parse, "must be braze or legacy")?,
+            channel_prefixed_names: flag(&get, "CHANNEL_PREFIXED_NAMES")?,
+            unknown_event_types: choice(
+                &get,
+                "UNKNOWN_EVENT_TYPES",
+                UnknownEventTypes::parse,
+                "must be skip or send",
+            )?,
         };
         if mapping.event_names.values().any(|name| name.trim().is_empty()) {
             return Err(ConfigError::invalid("EVENT_NAMES", "names must not be empty"));
@@ -152,6 +160,19 @@ fn flag(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> Result<bool
         None | Some("false" | "0" | "no") => Ok(false),
         Some("true" | "1" | "yes") => Ok(true),
         Some(_) => Err(ConfigError::invalid(var, "must be true or false")),
+    }
+}
+
+/// A setting with a few named values; unset means the default value.
+fn choice<T: Default>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    parse: fn(&str) -> Option<T>,
+    expected: &str,
+) -> Result<T, ConfigError> {
+    match get(var) {
+        None => Ok(T::default()),
+        Some(text) => parse(&text).ok_or_else(|| ConfigError::invalid(var, expected)),
     }
 }
 
@@ -229,6 +250,9 @@ mod tests {
             ("PARK_MESSAGE_MAX_BYTES", "2000000"),
             ("REPLAY_MAX_AGE_HOURS", "0"),
             ("INTEGRATIONS", "[true]"),
+            ("EVENT_NAMING", "old"),
+            ("CHANNEL_PREFIXED_NAMES", "maybe"),
+            ("UNKNOWN_EVENT_TYPES", "drop"),
         ] {
             let error = config(&[(var, value), ("SEGMENT_WRITE_KEY", "wk")]).unwrap_err();
             assert_eq!(error.var, var);
