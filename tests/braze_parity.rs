@@ -135,7 +135,10 @@ fn fixture_event(event_type: &str) -> Value {
         .clone()
 }
 
-fn map_all(config: &Config, events: &[Value]) -> (Vec<Value>, Vec<(usize, &'static str)>, Vec<(usize, &'static str)>) {
+/// `(index, reason or code)` of each skipped or invalid event.
+type Report = Vec<(usize, &'static str)>;
+
+fn map_all(config: &Config, events: &[Value]) -> (Vec<Value>, Report, Report) {
     let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
     let raw = parse_body(&body).unwrap();
     let out = transform(&raw, &config.routing, config.routing.find("default").unwrap());
