@@ -658,3 +658,25 @@ fn the_effective_table_applies_names_types_and_settings() {
     let sorted: Vec<&str> = table.iter().map(|r| r.event_type).collect();
     assert!(sorted.windows(2).all(|w| w[0] < w[1]));
 }
+
+#[test]
+fn fields_past_the_64th_property_still_move_to_context() {
+    let mut event = fixture_event("users.messages.email.Open");
+    let properties = event["properties"].as_object_mut().unwrap();
+    let email = properties.remove("email_address").unwrap();
+    let model = properties.remove("device_model").unwrap();
+    // serde_json's map sorts keys, so these come first and push the others past index 64.
+    for i in 0..70 {
+        properties.insert(format!("aa_extra_{i:02}"), json!(i));
+    }
+    properties.insert("email_address".into(), email.clone());
+    properties.insert("device_model".into(), model.clone());
+    properties.insert("platform".into(), json!("ios"));
+    let message = map_one(&config(&[]), &event);
+    assert_eq!(message["context"]["traits"]["email"], email);
+    assert_eq!(message["context"]["device"]["model"], model);
+    assert!(message["properties"].get("email_address").is_none());
+    assert!(message["properties"].get("device_model").is_none());
+    assert_eq!(message["properties"]["platform"], "ios", "email Open keeps platform");
+    assert_eq!(message["properties"]["aa_extra_69"], 69);
+}

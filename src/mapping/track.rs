@@ -58,6 +58,9 @@ pub struct Lifted<'a> {
     /// `app_group_id`, for `APP_ROUTES`; stays in `properties`.
     pub app_group_id: Option<Cow<'a, str>>,
     moves: Moves,
+    /// Bit `i` set: property `i` moved to `context` (the first 64 properties), so writing
+    /// `properties` needs no second look at the keys.
+    moved_at: u64,
 }
 
 impl<'a> Lifted<'a> {
@@ -68,17 +71,20 @@ impl<'a> Lifted<'a> {
             moves,
             ..Lifted::default()
         };
-        for (key, value) in properties.iter() {
-            let slot = match key {
-                "app_id" => &mut lifted.app_id,
-                "app_group_id" => &mut lifted.app_group_id,
+        for (index, (key, value)) in properties.iter().enumerate() {
+            let (slot, moved) = match key {
+                "app_id" => (&mut lifted.app_id, false),
+                "app_group_id" => (&mut lifted.app_group_id, false),
                 _ => match context_field(key) {
-                    Some((flag, slot)) if moves.contains(flag) => lifted.slot_mut(slot),
+                    Some((flag, slot)) if moves.contains(flag) => (lifted.slot_mut(slot), true),
                     _ => continue,
                 },
             };
             if let Some(text) = string_value(value) {
                 *slot = Some(text);
+                if moved && index < 64 {
+                    lifted.moved_at |= 1 << index;
+                }
             }
         }
         lifted
@@ -104,8 +110,11 @@ impl<'a> Lifted<'a> {
         }
     }
 
-    /// Whether `key` was moved to `context` and so leaves `properties`.
-    fn moved(&self, key: &str) -> bool {
+    /// Whether property `index`, named `key`, was moved to `context` and so leaves `properties`.
+    fn moved(&self, index: usize, key: &str) -> bool {
+        if index < 64 {
+            return self.moved_at & (1 << index) != 0;
+        }
         context_field(key).is_some_and(|(flag, slot)| self.moves.contains(flag) && self.slot(slot).is_some())
     }
 }
@@ -343,8 +352,8 @@ impl Serialize for PropertiesOut<'_, '_> {
         // Only an object (or a string holding one) is flattened; anything else passes through.
         let flattened = inner.as_ref().and(nested.as_ref().map(|(key, _)| *key));
         let mut map = serializer.serialize_map(None)?;
-        for (key, value) in self.event.properties.iter() {
-            if let Some(out) = self.out_key(key).filter(|_| Some(key) != flattened) {
+        for (index, (key, value)) in self.event.properties.iter().enumerate() {
+            if let Some(out) = self.out_key(index, key).filter(|_| Some(key) != flattened) {
                 write_entry(&mut map, out, value, self.pii)?;
             }
         }
@@ -359,13 +368,16 @@ impl Serialize for PropertiesOut<'_, '_> {
 }
 
 impl<'a> PropertiesOut<'_, 'a> {
-    /// The name an event property is written under, or `None` when it moved to `context`.
-    fn out_key<'k>(&self, key: &'k str) -> Option<&'k str> {
-        if self.lifted.moved(key) {
+    /// The name property `index` (`key`) is written under, or `None` when it moved to `context`.
+    fn out_key<'k>(&self, index: usize, key: &'k str) -> Option<&'k str> {
+        if self.lifted.moved(index, key) {
             return None;
         }
         let properties = &self.event.properties;
         let moves = self.lifted.moves;
+        if !moves.contains(Moves::LINK_URL) && !moves.contains(Moves::CARD_ID) {
+            return Some(key);
+        }
         // Braze's Segment connector renames these; keep the original if the target name is
         // already taken so no key is emitted twice.
         Some(match key {
@@ -408,7 +420,8 @@ impl<'a> PropertiesOut<'_, 'a> {
                 .event
                 .properties
                 .iter()
-                .any(|(own, _)| own != container && self.out_key(own) == Some(key))
+                .enumerate()
+                .any(|(index, (own, _))| own != container && self.out_key(index, own) == Some(key))
     }
 
     /// Writes `inner`'s entries at the top level. The event's own fields win a clash; clashing
