@@ -7,8 +7,8 @@ use serde_json::value::RawValue;
 
 use crate::config::{RouteId, Routing};
 use crate::currents::{BodyError, Event, InvalidEvent, for_each_event_fast, parse_body, parse_event};
-use crate::limits::{SEGMENT_MAX_MESSAGE_BYTES, SEGMENT_MAX_MESSAGE_ID_CHARS};
-use crate::mapping::{Lifted, MappingOptions, TrackInput, builtin_name, write_track};
+use crate::limits::SEGMENT_MAX_MESSAGE_ID_CHARS;
+use crate::mapping::{Lifted, Moves, TrackInput, builtin, render_track, segment_name};
 
 /// A serialised Segment `track` message (no `sentAt`) and the route it goes to.
 #[derive(Debug, Clone)]
@@ -22,7 +22,7 @@ crate::string_enum::string_enum! {
     pub enum SkipReason {
         /// Braze's rule: users without `external_user_id` are not sent unless `INCLUDE_ANONYMOUS`.
         NoExternalUserId = "no_external_user_id",
-        /// Not in the built-in table nor in `EVENT_NAMES`.
+        /// Not in the built-in table nor in `EVENT_NAMES`, and `UNKNOWN_EVENT_TYPES` is not `send`.
         UnknownEventType = "unknown_event_type",
         /// Left out by the route's `EVENT_TYPES`.
         EventTypeNotSelected = "event_type_not_selected",
@@ -130,110 +130,57 @@ impl<'a> Transformed<'a> {
     }
 }
 
-/// Maps one parsed event: select (route, name, rules), check what Segment would drop, then
-/// serialise. `raw`, when known, sizes the output buffer.
+/// Maps one parsed event. `raw`, when known, sizes the output buffer.
 fn map_event<'a>(
     event: Event<'a>,
     routing: &Routing,
     request_route: RouteId,
     raw: Option<&RawValue>,
 ) -> Result<Outcome<'a>, InvalidEvent> {
-    let lifted = Lifted::scan(&event.properties);
+    let spec = builtin(&event.event_type);
+    let lifted = Lifted::scan(&event.properties, spec.map_or(Moves::NONE, |s| s.moves));
     let route = pick_route(routing, request_route, &lifted);
     let options = &routing.route(route).mapping;
-    let name = match select(&event, options) {
-        Ok(name) => name,
-        Err(reason) => return Ok(Outcome::Skipped(reason, event)),
-    };
-    check_sendable(&event, name)?;
-    let json = serialise(&event, &lifted, name, options, raw)?;
-    Ok(Outcome::Mapped(Mapped { route, json }))
-}
 
-/// The Segment name of an event, or the documented rule that skips it.
-fn select<'o>(event: &Event<'_>, options: &'o MappingOptions) -> Result<&'o str, SkipReason> {
-    let name = match options.event_names.get(event.event_type.as_ref()) {
-        Some(name) => name.as_str(),
-        None => builtin_name(&event.event_type).ok_or(SkipReason::UnknownEventType)?,
+    let Some(rule) = segment_name(options, &event.event_type, spec) else {
+        return Ok(Outcome::Skipped(SkipReason::UnknownEventType, event));
     };
     if options
         .event_types
         .as_ref()
         .is_some_and(|types| !types.contains(event.event_type.as_ref()))
     {
-        return Err(SkipReason::EventTypeNotSelected);
+        return Ok(Outcome::Skipped(SkipReason::EventTypeNotSelected, event));
     }
-    if event.user.external_user_id.is_none() && !options.include_anonymous {
-        return Err(SkipReason::NoExternalUserId);
+    let user_id = event.user.external_user_id.as_deref();
+    if user_id.is_none() && !options.include_anonymous {
+        return Ok(Outcome::Skipped(SkipReason::NoExternalUserId, event));
     }
-    Ok(name)
-}
 
-/// Stands in for Segment, which answers 200 and then silently drops such messages
-/// (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/#errors).
-fn check_sendable(event: &Event<'_>, name: &str) -> Result<(), InvalidEvent> {
-    if event.user.external_user_id.is_none() && event.user.user_id.is_none() {
+    // The checks below stand in for Segment, which answers 200 and then silently drops
+    // such messages (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/#errors).
+    if user_id.is_none() && event.user.user_id.is_none() {
         return Err(InvalidEvent::new(
             "no_identity",
             "neither `external_user_id` nor `user_id` is set",
         ));
     }
-    if name.trim().is_empty() {
-        return Err(InvalidEvent::new(
-            "empty_event_name",
-            "the configured Segment event name is empty",
-        ));
-    }
+    let name = rule.resolve(&event)?;
     if event.id.chars().count() >= SEGMENT_MAX_MESSAGE_ID_CHARS {
         return Err(InvalidEvent::new(
             "message_id_too_long",
             "`id` has 100 or more characters",
         ));
     }
-    Ok(())
-}
-
-/// Writes the `track` message, refusing one over Segment's 32,000-byte message limit.
-fn serialise(
-    event: &Event<'_>,
-    lifted: &Lifted<'_>,
-    name: &str,
-    options: &MappingOptions,
-    raw: Option<&RawValue>,
-) -> Result<String, InvalidEvent> {
-    // A message is about as long as its event, so one allocation of that size usually suffices.
-    // Slack in these buffers shares pages with their neighbours and so becomes resident memory:
-    // estimate closely. Properties are copied byte for byte; the fixed fields add a few hundred.
-    let estimate = raw.map_or_else(
-        || {
-            event
-                .properties
-                .iter()
-                .map(|(k, v)| k.len() + v.get().len() + 4)
-                .sum::<usize>()
-                + 256
-        },
-        |r| r.get().len(),
-    );
-    let mut buffer = Vec::with_capacity(estimate + 256);
-    let user_id = event.user.external_user_id.as_deref();
     let input = TrackInput {
-        event,
-        lifted,
-        name,
+        event: &event,
+        lifted: &lifted,
+        name: &name,
         user_id,
         options,
     };
-    write_track(&input, &mut buffer);
-    if buffer.len() > SEGMENT_MAX_MESSAGE_BYTES {
-        let size = buffer.len();
-        return Err(InvalidEvent::new(
-            "message_too_large",
-            format!("the Segment message is {size} bytes, over the 32,000-byte limit"),
-        ));
-    }
-    // serde_json writes only valid UTF-8, so this never fails; it checks without copying.
-    String::from_utf8(buffer).map_err(|_| InvalidEvent::new("malformed_event", "not UTF-8"))
+    let json = render_track(&input, raw.map(|r| r.get().len()))?;
+    Ok(Outcome::Mapped(Mapped { route, json }))
 }
 
 fn pick_route(routing: &Routing, request_route: RouteId, lifted: &Lifted<'_>) -> RouteId {

@@ -9,15 +9,20 @@ use currents_segment::currents::parse_body;
 use currents_segment::transform::transform;
 use serde_json::{Value, json};
 
-/// Properties that move into `context` (so leave `properties`) when they are strings.
-const LIFTED: &[&str] = &[
-    "email_address",
-    "device_model",
-    "platform",
-    "os_version",
-    "to_phone_number",
-    "user_phone_number",
+/// Where a property that Braze's connector may move into `context` lands when it moves. Which
+/// types move which is checked per type in `braze_parity.rs`; here: a property that left
+/// `properties` must be found at its place in `context`.
+const CONTEXT_PLACES: &[(&str, &str, &str)] = &[
+    ("email_address", "traits", "email"),
+    ("to_phone_number", "traits", "phone"),
+    ("user_phone_number", "traits", "phone"),
+    ("device_model", "device", "model"),
+    ("platform", "device", "type"),
+    ("os_version", "os", "version"),
 ];
+
+/// The properties whose own entries Braze's connector brings to the top level.
+const NESTED: &[&str] = &["custom_properties", "purchase_properties"];
 
 fn all_events() -> Vec<Value> {
     let body: Value = serde_json::from_slice(&fixture("all-events.json")).unwrap();
@@ -89,8 +94,16 @@ fn assert_contract(event: &Value, message: &Value, name: &str) {
     // Every other property comes through untouched, apart from Braze's two renames.
     let properties = message["properties"].as_object().unwrap();
     for (key, value) in event["properties"].as_object().unwrap() {
-        if LIFTED.contains(&key.as_str()) && value.is_string() {
-            assert!(!properties.contains_key(key), "{key} moved to context");
+        if let Some((_, part, field)) = CONTEXT_PLACES.iter().find(|(k, ..)| k == key)
+            && !properties.contains_key(key)
+        {
+            assert_eq!(&message["context"][part][field], value, "{key} moved to context");
+            continue;
+        }
+        if NESTED.contains(&key.as_str()) {
+            for (inner, value) in value.as_object().unwrap() {
+                assert_eq!(properties.get(inner), Some(value), "{key}.{inner} at the top level");
+            }
             continue;
         }
         let out_key = match key.as_str() {
@@ -126,7 +139,9 @@ mapping_test!(
     "users.messages.pushnotification.Send",
     "Push Notification Sent",
     |event, message| {
-        assert_eq!(message["context"]["device"]["type"], "ios");
+        // Braze keeps `platform` as a property of push Send, Bounce and Abort.
+        assert_eq!(props(&message)["platform"], "ios");
+        assert!(message["context"]["device"].get("type").is_none());
         assert_eq!(
             props(&message)["message_extras"],
             event["properties"]["message_extras"],
@@ -153,12 +168,13 @@ mapping_test!(
     "Push Notification Bounced",
     |_e, message| {
         assert_eq!(props(&message)["canvas_step_id"], "step-3");
+        assert_eq!(props(&message)["platform"], "android");
     }
 );
 mapping_test!(
     push_ios_foreground,
     "users.messages.pushnotification.IosForeground",
-    "iOS Foreground Push Opened",
+    "Ios Foreground Push Opened",
     |_e, message| {
         assert_eq!(message["context"]["device"]["model"], "iPhone 14");
     }
@@ -215,7 +231,7 @@ mapping_test!(
 mapping_test!(
     email_mark_as_spam,
     "users.messages.email.MarkAsSpam",
-    "Email Marked As Spam",
+    "Email Marked as Spam",
     |_e, message| {
         assert_eq!(props(&message)["user_agent"], "Mozilla/5.0 (Windows NT 10.0)");
     }
@@ -223,7 +239,7 @@ mapping_test!(
 mapping_test!(
     email_unsubscribe,
     "users.messages.email.Unsubscribe",
-    "Email Unsubscribed",
+    "Unsubscribed",
     |_e, message| {
         assert_eq!(props(&message)["canvas_variation_id"], "cv-12");
     }
@@ -323,22 +339,29 @@ mapping_test!(
     }
 );
 mapping_test!(
-    news_feed_impression,
-    "users.behaviors.app.NewsFeedImpression",
-    "News Feed Viewed"
-);
-mapping_test!(
-    news_feed_card_impression,
-    "users.messages.newsfeedcard.Impression",
-    "News Feed Card Viewed",
+    custom_event,
+    "users.behaviors.CustomEvent",
+    "Upgraded Plan",
     |_e, message| {
-        assert_eq!(props(&message)["card_id"], "nf-7");
+        assert_eq!(props(&message)["name"], "Upgraded Plan");
+        assert_eq!(props(&message)["seats"], 3, "custom properties at the top level");
+        assert!(props(&message).get("custom_properties").is_none());
+        assert_eq!(message["context"]["device"]["type"], "ios");
     }
 );
+mapping_test!(purchase, "users.behaviors.Purchase", "Purchased", |_e, message| {
+    assert_eq!(props(&message)["price"], 19.99);
+    assert_eq!(props(&message)["product_id"], "sku-1001");
+    assert_eq!(props(&message)["gift"], true, "purchase properties at the top level");
+});
 mapping_test!(
-    news_feed_card_click,
-    "users.messages.newsfeedcard.Click",
-    "News Feed Card Clicked"
+    session_start,
+    "users.behaviors.app.SessionStart",
+    "Session Started",
+    |_e, message| {
+        assert_eq!(props(&message)["session_id"], "sess-28");
+        assert_eq!(message["context"]["device"]["model"], "iPhone 15");
+    }
 );
 mapping_test!(
     webhook_send,
@@ -373,6 +396,49 @@ mapping_test!(
     "Campaign Control Group Entered"
 );
 mapping_test!(uninstall, "users.behaviors.Uninstall", "Application Uninstalled");
+
+/// The News Feed events of Braze's older table, as the fixture had them before it moved on to
+/// the customer-behavior events.
+fn news_feed_events() -> [Value; 3] {
+    let user = |n: u32| {
+        json!({"user_id": format!("5f1a000000000000000000{n:02x}"), "external_user_id": format!("user-0{n}"),
+               "device_id": format!("device-0{n}"), "timezone": "America/Chicago"})
+    };
+    let properties = json!({"app_id": "app-ios", "card_id": "nf-7", "platform": "ios", "os_version": "iOS 12.0",
+                            "device_model": "iPhone X"});
+    let mut impression = json!({"event_type": "users.behaviors.app.NewsFeedImpression", "id": "nf-26",
+                                "time": 1_764_001_560, "user": user(26), "properties": properties});
+    impression["properties"].as_object_mut().unwrap().remove("card_id");
+    [
+        impression,
+        json!({"event_type": "users.messages.newsfeedcard.Impression", "id": "nf-27", "time": 1_764_001_620,
+               "user": user(27), "properties": properties}),
+        json!({"event_type": "users.messages.newsfeedcard.Click", "id": "nf-28", "time": 1_764_001_680,
+               "user": user(28), "properties": properties}),
+    ]
+}
+
+#[test]
+fn news_feed_events_have_no_segment_tab_so_only_legacy_naming_sends_them() {
+    let events = news_feed_events();
+    let (messages, report) = map_with(&config(&[]), &events);
+    assert!(messages.is_empty());
+    assert_eq!(
+        report["skipped"],
+        json!([
+            [0, "unknown_event_type"],
+            [1, "unknown_event_type"],
+            [2, "unknown_event_type"]
+        ])
+    );
+    let (messages, report) = map_with(&config(&[("EVENT_NAMING", "legacy")]), &events);
+    assert_eq!(messages.len(), 3, "{report}");
+    let names = ["News Feed Viewed", "News Feed Card Viewed", "News Feed Card Clicked"];
+    for ((event, message), name) in events.iter().zip(&messages).zip(names) {
+        assert_contract(event, message, name);
+    }
+    assert_eq!(props(&messages[1])["card_id"], "nf-7");
+}
 
 #[test]
 fn every_fixture_type_is_covered_by_a_test_above() {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::routes::{self, RouteDefaults, Routing};
 use crate::limits::{DEFAULT_MAX_BODY_BYTES, SQS_DEFAULT_MESSAGE_BYTES, SQS_MAX_MESSAGE_BYTES};
-use crate::mapping::{MappingOptions, PiiMode};
+use crate::mapping::{EventNaming, MappingOptions, PiiMode, UnknownEventTypes};
 
 /// Smallest allowed parked message: room for a maximal 32 KB Segment message and its envelope.
 const MIN_PARK_MESSAGE_BYTES: usize = 65_536;
@@ -64,38 +64,8 @@ impl Config {
     /// Reads configuration through `lookup`; empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |key: &str| lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-
-        let endpoint = match get("SEGMENT_ENDPOINT") {
-            Some(endpoint) => endpoint.trim_end_matches('/').to_owned(),
-            None => routes::endpoint_for_region("SEGMENT_REGION", get("SEGMENT_REGION").as_deref().unwrap_or("us"))?,
-        };
-        let mapping = MappingOptions {
-            include_anonymous: flag(&get, "INCLUDE_ANONYMOUS")?,
-            event_names: match get("EVENT_NAMES") {
-                Some(text) => serde_json::from_str::<HashMap<String, String>>(&text)
-                    .map_err(|_| ConfigError::invalid("EVENT_NAMES", "must be a JSON object of event_type to name"))?,
-                None => HashMap::new(),
-            },
-            event_types: get("EVENT_TYPES").as_deref().and_then(routes::parse_event_types),
-            pii: match get("PII_MODE") {
-                Some(text) => PiiMode::parse(&text)
-                    .ok_or_else(|| ConfigError::invalid("PII_MODE", "must be keep, hash or drop"))?,
-                None => PiiMode::Keep,
-            },
-            integrations: get("INTEGRATIONS")
-                .map(|t| routes::parse_integrations("INTEGRATIONS", &t))
-                .transpose()?,
-        };
-        if mapping.event_names.values().any(|name| name.trim().is_empty()) {
-            return Err(ConfigError::invalid("EVENT_NAMES", "names must not be empty"));
-        }
-        let defaults = RouteDefaults {
-            endpoint,
-            write_key: get("SEGMENT_WRITE_KEY").map(Secret::new),
-            mapping,
-        };
+        let defaults = route_defaults(&get)?;
         let routing = routes::build_routing(get("ROUTES").as_deref(), get("APP_ROUTES").as_deref(), defaults)?;
-
         let park_message_max_bytes = number(&get, "PARK_MESSAGE_MAX_BYTES", SQS_DEFAULT_MESSAGE_BYTES as u64)? as usize;
         if !(MIN_PARK_MESSAGE_BYTES..=SQS_MAX_MESSAGE_BYTES).contains(&park_message_max_bytes) {
             return Err(ConfigError::invalid(
@@ -107,7 +77,6 @@ impl Config {
         if replay_max_age_hours == 0 {
             return Err(ConfigError::invalid("REPLAY_MAX_AGE_HOURS", "must be at least 1"));
         }
-
         Ok(Self {
             routing,
             auth_token: get("CURRENTS_AUTH_TOKEN").map(Secret::new),
@@ -124,11 +93,70 @@ impl Config {
     }
 }
 
+/// The global values every route inherits: endpoint, write key and mapping options.
+fn route_defaults(get: &impl Fn(&str) -> Option<String>) -> Result<RouteDefaults, ConfigError> {
+    let endpoint = match get("SEGMENT_ENDPOINT") {
+        Some(endpoint) => endpoint.trim_end_matches('/').to_owned(),
+        None => routes::endpoint_for_region("SEGMENT_REGION", get("SEGMENT_REGION").as_deref().unwrap_or("us"))?,
+    };
+    Ok(RouteDefaults {
+        endpoint,
+        write_key: get("SEGMENT_WRITE_KEY").map(Secret::new),
+        mapping: mapping_options(get)?,
+    })
+}
+
+fn mapping_options(get: &impl Fn(&str) -> Option<String>) -> Result<MappingOptions, ConfigError> {
+    let mapping = MappingOptions {
+        include_anonymous: flag(get, "INCLUDE_ANONYMOUS")?,
+        event_names: match get("EVENT_NAMES") {
+            Some(text) => serde_json::from_str::<HashMap<String, String>>(&text)
+                .map_err(|_| ConfigError::invalid("EVENT_NAMES", "must be a JSON object of event_type to name"))?,
+            None => HashMap::new(),
+        },
+        event_types: get("EVENT_TYPES").as_deref().and_then(routes::parse_event_types),
+        pii: match get("PII_MODE") {
+            Some(text) => {
+                PiiMode::parse(&text).ok_or_else(|| ConfigError::invalid("PII_MODE", "must be keep, hash or drop"))?
+            }
+            None => PiiMode::Keep,
+        },
+        integrations: get("INTEGRATIONS")
+            .map(|t| routes::parse_integrations("INTEGRATIONS", &t))
+            .transpose()?,
+        naming: choice(get, "EVENT_NAMING", EventNaming::parse, "must be braze or legacy")?,
+        channel_prefixed_names: flag(get, "CHANNEL_PREFIXED_NAMES")?,
+        unknown_event_types: choice(
+            get,
+            "UNKNOWN_EVENT_TYPES",
+            UnknownEventTypes::parse,
+            "must be skip or send",
+        )?,
+    };
+    if mapping.event_names.values().any(|name| name.trim().is_empty()) {
+        return Err(ConfigError::invalid("EVENT_NAMES", "names must not be empty"));
+    }
+    Ok(mapping)
+}
+
 fn flag(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> Result<bool, ConfigError> {
     match get(var).map(|v| v.to_ascii_lowercase()).as_deref() {
         None | Some("false" | "0" | "no") => Ok(false),
         Some("true" | "1" | "yes") => Ok(true),
         Some(_) => Err(ConfigError::invalid(var, "must be true or false")),
+    }
+}
+
+/// A setting with a few named values; unset means the default value.
+fn choice<T: Default>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    parse: fn(&str) -> Option<T>,
+    expected: &str,
+) -> Result<T, ConfigError> {
+    match get(var) {
+        None => Ok(T::default()),
+        Some(text) => parse(&text).ok_or_else(|| ConfigError::invalid(var, expected)),
     }
 }
 
@@ -203,6 +231,9 @@ mod tests {
             ("PARK_MESSAGE_MAX_BYTES", "2000000"),
             ("REPLAY_MAX_AGE_HOURS", "0"),
             ("INTEGRATIONS", "[true]"),
+            ("EVENT_NAMING", "old"),
+            ("CHANNEL_PREFIXED_NAMES", "maybe"),
+            ("UNKNOWN_EVENT_TYPES", "drop"),
         ] {
             let error = config(&[(var, value), ("SEGMENT_WRITE_KEY", "wk")]).unwrap_err();
             assert_eq!(error.var, var);

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::ConfigError;
-use crate::mapping::{MappingOptions, PiiMode};
+use crate::mapping::{EventNaming, MappingOptions, PiiMode, UnknownEventTypes};
 use crate::secret::Secret;
 
 /// The route used when a request names none, and the only route of a single-key setup.
@@ -131,6 +131,9 @@ struct RouteSpec {
     event_types: Option<EventTypes>,
     pii_mode: Option<PiiMode>,
     integrations: Option<Box<RawValue>>,
+    event_naming: Option<EventNaming>,
+    channel_prefixed_names: Option<bool>,
+    unknown_event_types: Option<UnknownEventTypes>,
 }
 
 #[derive(Deserialize)]
@@ -261,6 +264,9 @@ fn route_from_spec(name: String, spec: RouteSpec, defaults: &RouteDefaults) -> R
         },
         pii: spec.pii_mode.unwrap_or(inherited.pii),
         integrations: spec.integrations.or_else(|| inherited.integrations.clone()),
+        naming: spec.event_naming.unwrap_or(inherited.naming),
+        channel_prefixed_names: spec.channel_prefixed_names.unwrap_or(inherited.channel_prefixed_names),
+        unknown_event_types: spec.unknown_event_types.unwrap_or(inherited.unknown_event_types),
     };
     Ok(Route {
         name,
