@@ -151,3 +151,26 @@ fn help_goes_to_stdout_with_exit_0_and_no_arguments_is_a_usage_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn event_names_prints_the_effective_table_per_route() {
+    let out = run(
+        &["event-names", "--json"],
+        &[
+            ("EVENT_NAMES", r#"{"users.messages.email.Open":"Opened It"}"#),
+            ("EVENT_TYPES", "users.messages.email.Open,users.messages.whatsapp.Send"),
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tables: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names = tables[0]["names"].as_array().unwrap();
+    let row = |t: &str| names.iter().find(|r| r["event_type"] == t).unwrap().clone();
+    assert_eq!(row("users.messages.email.Open")["event"], "Opened It");
+    assert_eq!(row("users.messages.whatsapp.Send")["event"], "WhatsApp Sent");
+    assert_eq!(row("users.messages.email.Click")["selected"], false);
+    let text = run(&["event-names"], &[], b"");
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("users.messages.whatsapp.Send -> WhatsApp Sent"), "{text}");
+    assert!(text.contains("UNKNOWN_EVENT_TYPES=skip"));
+}

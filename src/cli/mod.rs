@@ -7,6 +7,7 @@
 //! a [`CliError`], which the binary turns into one line on stderr and exit code 2.
 
 mod check_config;
+mod event_names;
 mod transform;
 
 use std::io::Write;
@@ -39,6 +40,8 @@ pub enum Command {
     Transform(TransformArgs),
     /// Validate the environment configuration and print it, secrets redacted
     CheckConfig,
+    /// Print the effective event_type -> Segment event table of each route
+    EventNames(event_names::EventNamesArgs),
     /// Work the DeadLetterQueue: stats, peek, export, redrive
     Dlq(crate::dlq::DlqArgs),
 }
@@ -53,6 +56,7 @@ impl Command {
         match self {
             Self::Transform(args) => transform::run(&args, config, out),
             Self::CheckConfig => check_config(&config()?, out),
+            Self::EventNames(args) => event_names::run(&args, config, out),
             Self::Dlq(args) => Ok(crate::dlq::run_blocking(&args, out)?),
         }
     }
