@@ -4,6 +4,7 @@
 //! The pure core (`currents`, `mapping`, `transform`, `pack`, `segment::batch`, `replay::expiry`)
 //! does no I/O; outside effects sit behind the traits in [`ports`].
 
+pub mod backfill;
 pub mod cli;
 pub mod config;
 pub mod currents;
