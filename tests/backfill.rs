@@ -464,3 +464,56 @@ async fn a_killed_run_resumes_without_resending_finished_files() {
         .count();
     assert_eq!(all.len(), expected, "every message reached Segment across the two runs");
 }
+
+#[tokio::test]
+async fn a_schema_the_direct_decoder_does_not_cover_is_read_by_apache_avro_alike() {
+    // A uuid logical type sends the file to apache-avro's own reader; the messages are the same.
+    let family = families()
+        .into_iter()
+        .find(|f| f.event_type == "users.messages.email.Open")
+        .unwrap();
+    let plain = fixtures::schema(&family, None);
+    let text = plain.canonical_form().replace(
+        r#"{"name":"send_id","type":["null","string"]}"#,
+        r#"{"name":"send_id","type":["null",{"type":"string","logicalType":"uuid"}]}"#,
+    );
+    assert!(text.contains("uuid"), "the fixture schema changed shape");
+    let uuid_schema = apache_avro::Schema::parse_str(&text).unwrap();
+    let records: Vec<_> = (0..6)
+        .map(|i| match fixtures::record(&family, i, None) {
+            apache_avro::types::Value::Record(fields) => apache_avro::types::Value::Record(
+                fields
+                    .into_iter()
+                    .map(|(name, value)| match (name.as_str(), value) {
+                        ("send_id", apache_avro::types::Value::Union(1, _)) => {
+                            let id = format!("00000000-0000-4000-8000-00000000000{i}");
+                            let uuid = apache_avro::types::Value::Uuid(id.parse().unwrap());
+                            (name, apache_avro::types::Value::Union(1, Box::new(uuid)))
+                        }
+                        (_, value) => (name, value),
+                    })
+                    .collect(),
+            ),
+            other => other,
+        })
+        .collect();
+    let bytes = fixtures::container(&uuid_schema, records, Codec::Deflate(Default::default()), 4);
+    let root = tree(&[(braze_key("", family.event_type, HOUR, 1), bytes)]);
+    let segment = ScriptedSegment::new();
+    let summary = run(
+        &options(&root, &[]),
+        deps(&root, segment.clone(), RecordingQueue::new(), common::config(&[])),
+    )
+    .await
+    .unwrap();
+    assert!(summary.ok(), "{}", summary.render());
+    let sent = sent_by_id(&segment);
+    let config = common::config(&[]);
+    let mut twin = http_twin(&family, 0, None);
+    twin["properties"]["send_id"] = json!("00000000-0000-4000-8000-000000000000");
+    let body = json!({ "events": [twin] }).to_string();
+    let expected = transform_body(body.as_bytes(), &config.routing, 0).unwrap();
+    let want: Value = serde_json::from_str(&expected.messages[0].json).unwrap();
+    assert_eq!(sent["email.Open-0"], want);
+    assert_eq!(summary.delivered, 4);
+}

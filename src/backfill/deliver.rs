@@ -6,13 +6,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use crate::config::{RouteId, Routing, SegmentTarget};
+use crate::currents::BodyError;
 use crate::ports::{AttemptError, Clock, Deliver};
 use crate::segment::{BatchOutcome, RetryPolicy, deliver_batch, plan_batches};
-use crate::transform::{Transformed, transform};
+use crate::transform::{Transformed, transform_body};
 
 /// How long one batch may keep retrying before its file is given up for this run.
 pub const BATCH_PATIENCE: Duration = Duration::from_secs(300);
@@ -28,9 +28,10 @@ pub fn backfill_policy(request_timeout: Duration) -> RetryPolicy {
     }
 }
 
-/// Routing, naming, PII and validation: exactly the HTTP path's per-event transform.
-pub fn map_events<'a>(events: &[&'a RawValue], routing: &Routing, route: RouteId) -> Transformed<'a> {
-    transform(events, routing, route)
+/// Routing, naming, PII and validation: exactly the HTTP path's transform, over a Currents
+/// request body (`{"events":[…]}`) built from the records.
+pub fn map_events<'a>(body: &'a [u8], routing: &Routing, route: RouteId) -> Result<Transformed<'a>, BodyError> {
+    transform_body(body, routing, route)
 }
 
 /// How sending one route's messages ended.

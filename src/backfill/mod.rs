@@ -10,6 +10,7 @@
 mod avro;
 mod deliver;
 mod enqueue;
+mod fast;
 mod files;
 mod key;
 mod lambda;

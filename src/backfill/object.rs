@@ -5,14 +5,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use std::io::{BufReader, Read};
+
 use apache_avro::Reader;
-use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use super::Context;
 use super::avro::{event_type_from_schema, record_to_http};
 use super::deliver::{deliver_messages, map_events};
+use super::fast;
 use super::key::parse_key;
 use super::source::ObjectReader;
 use super::summary::{FileReport, bump};
@@ -83,77 +85,177 @@ pub(crate) async fn process_object(ctx: Arc<Context>, key: String) -> FileReport
 /// Decodes with the schema embedded in the file and sends mapped chunks until the end, a
 /// corrupt block, or the sender going away.
 fn decode(reader: ObjectReader, hint: Option<String>, ctx: &Context, sender: &mpsc::Sender<Piece>) {
-    let avro = match Reader::new(reader) {
-        Ok(avro) => avro,
-        Err(error) => {
-            let _ = sender.blocking_send(Piece::Failed(format!("not a readable Avro file: {error}")));
-            return;
-        }
+    let fail = |error: String| drop(sender.blocking_send(Piece::Failed(error)));
+    let (container, header) = match fast::open(BufReader::with_capacity(256 * 1024, reader)) {
+        Ok(opened) => opened,
+        Err(error) => return fail(format!("not a readable Avro file: {error}")),
     };
-    let Some(event_type) = hint.or_else(|| event_type_from_schema(avro.writer_schema())) else {
-        let error = "no event_type= in the key and the schema is not a named record";
-        let _ = sender.blocking_send(Piece::Failed(error.to_owned()));
-        return;
+    let Some(event_type) = hint.or_else(|| event_type_from_schema(&container.schema)) else {
+        return fail("no event_type= in the key and the schema is not a named record".to_owned());
     };
     if sender.blocking_send(Piece::EventType(event_type.clone())).is_err() || !ctx.filter.wants_type(&event_type) {
         return;
     }
-    let now = ctx.clock.now();
-    let mut pending = Pending::default();
-    for item in avro {
-        let value = match item {
-            Ok(value) => value,
-            Err(error) => {
-                let read = pending.total + pending.records;
-                let _ = sender.blocking_send(Piece::Chunk(pending.map(ctx, now)));
-                let error = format!("corrupt or truncated after {read} records: {error}");
-                let _ = sender.blocking_send(Piece::Failed(error));
-                return;
-            }
-        };
-        pending.records += 1;
-        match record_to_http(&event_type, value) {
-            Some(record) if record.time.is_some_and(|t| !ctx.filter.wants_time(t)) => {
-                bump(&mut pending.skipped, "outside_time_window", 1);
-            }
-            Some(record) => pending.events.extend(RawValue::from_string(record.json).ok()),
-            None => bump(&mut pending.skipped, "not_a_record", 1),
+    let mut pending = Pending::new(ctx.clock.now());
+    let outcome = match fast::Plan::new(&container.schema, &event_type) {
+        Some(plan) => decode_fast(container, &plan, ctx, sender, &mut pending),
+        None => {
+            let rest = std::io::Cursor::new(header).chain(container.into_inner());
+            decode_generic(rest, &event_type, ctx, sender, &mut pending)
         }
-        if pending.records as usize >= CHUNK_RECORDS {
-            let total = pending.total + pending.records;
-            let chunk = std::mem::take(&mut pending).map(ctx, now);
-            pending.total = total;
-            if sender.blocking_send(Piece::Chunk(chunk)).is_err() {
-                return;
+    };
+    let read = pending.total + pending.records;
+    match outcome {
+        Ok(true) => drop(pending.flush(ctx, sender)),
+        Ok(false) => {}
+        Err(error) => {
+            if pending.flush(ctx, sender) {
+                fail(format!("corrupt or truncated after {read} records: {error}"));
             }
         }
     }
-    let _ = sender.blocking_send(Piece::Chunk(pending.map(ctx, now)));
 }
 
-/// Records decoded since the last chunk.
-#[derive(Default)]
+/// The direct decoder. `Ok(false)` when the sender went away.
+fn decode_fast(
+    mut container: fast::Container<impl Read>,
+    plan: &fast::Plan,
+    ctx: &Context,
+    sender: &mpsc::Sender<Piece>,
+    pending: &mut Pending,
+) -> Result<bool, String> {
+    let (mut block, mut scratch) = (Vec::new(), fast::Scratch::default());
+    while let Some(count) = container.next_block(&mut block)? {
+        let mut cursor = fast::Cursor::new(&block);
+        for _ in 0..count {
+            let mark = pending.start_event();
+            let time = fast::write_record(plan, &mut cursor, &mut scratch, &mut pending.body).inspect_err(|_| {
+                pending.body.truncate(mark);
+            })?;
+            pending.end_event(mark, time, &ctx.filter);
+            if pending.full() && !pending.flush(ctx, sender) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// `apache_avro::Reader`, for schemas the direct decoder does not cover.
+fn decode_generic(
+    rest: impl Read,
+    event_type: &str,
+    ctx: &Context,
+    sender: &mpsc::Sender<Piece>,
+    pending: &mut Pending,
+) -> Result<bool, String> {
+    let avro = Reader::new(rest).map_err(|e| e.to_string())?;
+    for item in avro {
+        let value = item.map_err(|e| e.to_string())?;
+        let mark = pending.start_event();
+        match record_to_http(event_type, value) {
+            Some(record) => {
+                pending.body.extend_from_slice(record.json.as_bytes());
+                pending.end_event(mark, record.time, &ctx.filter);
+            }
+            None => {
+                pending.body.truncate(mark);
+                pending.records += 1;
+                bump(&mut pending.skipped, "not_a_record", 1);
+            }
+        }
+        if pending.full() && !pending.flush(ctx, sender) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+const BODY_HEAD: &[u8] = b"{\"events\":[";
+
+/// Records decoded since the last chunk, as a Currents request body under construction.
 struct Pending {
+    now: OffsetDateTime,
     /// Records in earlier chunks of this file.
     total: u64,
     records: u64,
+    events: usize,
     skipped: BTreeMap<String, u64>,
-    events: Vec<Box<RawValue>>,
+    body: Vec<u8>,
 }
 
 impl Pending {
-    /// Runs the HTTP path's transform over the chunk and keeps owned results.
-    fn map(self, ctx: &Context, now: OffsetDateTime) -> Chunk {
-        let raws: Vec<&RawValue> = self.events.iter().map(|e| &**e).collect();
-        let transformed = map_events(&raws, &ctx.config.routing, ctx.route);
-        let mut skipped = self.skipped;
+    fn new(now: OffsetDateTime) -> Self {
+        Self {
+            now,
+            total: 0,
+            records: 0,
+            events: 0,
+            skipped: BTreeMap::new(),
+            body: BODY_HEAD.to_vec(),
+        }
+    }
+
+    /// Where the next event starts; the separator is written already.
+    fn start_event(&mut self) -> usize {
+        let mark = self.body.len();
+        if self.events > 0 {
+            self.body.push(b',');
+        }
+        mark
+    }
+
+    /// Keeps the event written since `mark`, or drops it when its `time` is outside the run.
+    fn end_event(&mut self, mark: usize, time: Option<i64>, filter: &super::key::KeyFilter) {
+        self.records += 1;
+        if time.is_some_and(|t| !filter.wants_time(t)) {
+            self.body.truncate(mark);
+            bump(&mut self.skipped, "outside_time_window", 1);
+        } else {
+            self.events += 1;
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.records as usize >= CHUNK_RECORDS
+    }
+
+    /// Maps and sends what is pending; `false` when the sender went away.
+    fn flush(&mut self, ctx: &Context, sender: &mpsc::Sender<Piece>) -> bool {
+        if self.records == 0 {
+            return true;
+        }
+        self.body.extend_from_slice(b"]}");
+        let chunk = self.map(ctx);
+        self.total += self.records;
+        self.records = 0;
+        self.events = 0;
+        self.body.clear();
+        self.body.extend_from_slice(BODY_HEAD);
+        sender.blocking_send(Piece::Chunk(chunk)).is_ok()
+    }
+
+    /// Runs the HTTP path's transform over the body and keeps owned results.
+    fn map(&mut self, ctx: &Context) -> Chunk {
+        let mut skipped = std::mem::take(&mut self.skipped);
+        let Ok(transformed) = map_events(&self.body, &ctx.config.routing, ctx.route) else {
+            // The body is built from well-formed JSON; count the records, should it ever not be.
+            bump(&mut skipped, "not_a_record", self.events as u64);
+            return Chunk {
+                records: self.records,
+                skipped,
+                messages: Vec::new(),
+                dead: Vec::new(),
+                invalid: 0,
+            };
+        };
         for s in &transformed.skipped {
             bump(&mut skipped, s.reason.as_str(), 1);
         }
         let max_bytes = ctx.config.queues.park_message_max_bytes;
         let mut dead = Vec::new();
         for invalid in &transformed.invalid {
-            let template = Envelope::new(&ctx.run.route, now, 0, &invalid.error.to_string());
+            let template = Envelope::new(&ctx.run.route, self.now, 0, &invalid.error.to_string());
             dead.extend(dead_letter_events(&template, &[invalid.raw], max_bytes));
         }
         Chunk {
