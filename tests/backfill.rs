@@ -59,6 +59,22 @@ fn deps(root: &Path, segment: Arc<dyn Deliver>, dead: Arc<dyn Park>, config: Con
     }
 }
 
+/// Sends a tree of files with the default configuration and a healthy Segment.
+async fn send_tree(files: &[(String, Vec<u8>)]) -> (currents_segment::backfill::Summary, Arc<ScriptedSegment>) {
+    let root = tree(files);
+    let segment = ScriptedSegment::new();
+    let deps = deps(&root, segment.clone(), RecordingQueue::new(), common::config(&[]));
+    (run(&options(&root, &[]), deps).await.unwrap(), segment)
+}
+
+/// The email.Open fixture family, used where any one type will do.
+fn email_open() -> Family {
+    families()
+        .into_iter()
+        .find(|f| f.event_type == "users.messages.email.Open")
+        .unwrap()
+}
+
 fn file_of(family: &Family, n: usize, codec: Codec) -> (String, Vec<u8>) {
     (
         braze_key("", family.event_type, HOUR, n as u64),
@@ -115,10 +131,7 @@ async fn every_event_family_gives_the_same_message_as_its_http_twin() {
 
 #[tokio::test]
 async fn a_newer_schema_with_an_extra_field_maps_it_as_a_property() {
-    let family = families()
-        .into_iter()
-        .find(|f| f.event_type == "users.messages.email.Open")
-        .unwrap();
+    let family = email_open();
     let bytes = family_file(&family, 0..4, Codec::Snappy, 2, Some("brand_new_field"));
     let root = tree(&[(braze_key("", family.event_type, HOUR, 1), bytes)]);
     let segment = ScriptedSegment::new();
@@ -140,10 +153,7 @@ async fn a_newer_schema_with_an_extra_field_maps_it_as_a_property() {
 
 #[tokio::test]
 async fn a_truncated_or_corrupt_file_is_reported_by_key_and_the_others_finish() {
-    let family = families()
-        .into_iter()
-        .find(|f| f.event_type == "users.messages.email.Open")
-        .unwrap();
+    let family = email_open();
     let good = family_file(&family, 0..30, Codec::Null, 10, None);
     let mut cut = family_file(&family, 100..130, Codec::Deflate(Default::default()), 10, None);
     cut.truncate(cut.len() * 6 / 10);
@@ -156,14 +166,7 @@ async fn a_truncated_or_corrupt_file_is_reported_by_key_and_the_others_finish() 
             family_file(&family, 200..230, Codec::Snappy, 10, None),
         ),
     ];
-    let root = tree(&files);
-    let segment = ScriptedSegment::new();
-    let summary = run(
-        &options(&root, &[]),
-        deps(&root, segment.clone(), RecordingQueue::new(), common::config(&[])),
-    )
-    .await
-    .unwrap();
+    let (summary, segment) = send_tree(&files).await;
     assert!(!summary.ok(), "a failed file must fail the run");
     assert_eq!((summary.files_finished, summary.files_failed), (2, 2));
     let failed: Vec<&str> = summary.failures.iter().map(|f| f.key.as_str()).collect();
@@ -340,10 +343,7 @@ async fn invalid_and_refused_events_are_dead_lettered_to_the_failures_file() {
 
 #[tokio::test]
 async fn a_file_segment_keeps_failing_stays_unfinished_and_is_resent_on_the_next_run() {
-    let family = families()
-        .into_iter()
-        .find(|f| f.event_type == "users.messages.email.Open")
-        .unwrap();
+    let family = email_open();
     let root = tree(&[(
         braze_key("", family.event_type, HOUR, 1),
         family_file(&family, 0..5, Codec::Null, 5, None),
@@ -468,10 +468,7 @@ async fn a_killed_run_resumes_without_resending_finished_files() {
 #[tokio::test]
 async fn a_schema_the_direct_decoder_does_not_cover_is_read_by_apache_avro_alike() {
     // A uuid logical type sends the file to apache-avro's own reader; the messages are the same.
-    let family = families()
-        .into_iter()
-        .find(|f| f.event_type == "users.messages.email.Open")
-        .unwrap();
+    let family = email_open();
     let plain = fixtures::schema(&family, None);
     let text = plain.canonical_form().replace(
         r#"{"name":"send_id","type":["null","string"]}"#,
@@ -498,14 +495,7 @@ async fn a_schema_the_direct_decoder_does_not_cover_is_read_by_apache_avro_alike
         })
         .collect();
     let bytes = fixtures::container(&uuid_schema, records, Codec::Deflate(Default::default()), 4);
-    let root = tree(&[(braze_key("", family.event_type, HOUR, 1), bytes)]);
-    let segment = ScriptedSegment::new();
-    let summary = run(
-        &options(&root, &[]),
-        deps(&root, segment.clone(), RecordingQueue::new(), common::config(&[])),
-    )
-    .await
-    .unwrap();
+    let (summary, segment) = send_tree(&[(braze_key("", family.event_type, HOUR, 1), bytes)]).await;
     assert!(summary.ok(), "{}", summary.render());
     let sent = sent_by_id(&segment);
     let config = common::config(&[]);

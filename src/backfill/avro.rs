@@ -119,7 +119,7 @@ mod tests {
             ("id".into(), Avro::String("e".into())),
             ("time".into(), Avro::Long(5)),
             ("user_id".into(), Avro::Union(1, Box::new(Avro::String("b".into())))),
-            ("price".into(), Avro::Float(3.14)),
+            ("price".into(), Avro::Float(1.1)),
             ("gone".into(), Avro::Union(0, Box::new(Avro::Null))),
             (
                 "tags".into(),
@@ -132,7 +132,7 @@ mod tests {
         assert_eq!(
             value,
             serde_json::json!({"id":"e","event_type":"users.behaviors.Purchase","time":5,
-                "user":{"user_id":"b"},"properties":{"price":3.14,"tags":["t"]}})
+                "user":{"user_id":"b"},"properties":{"price":1.1,"tags":["t"]}})
         );
         assert_eq!(record_to_http("t", Avro::Null), None);
     }

@@ -520,7 +520,7 @@ mod tests {
             ("score".into(), Avro::Double(0.5)),
             (
                 "ratio".into(),
-                if i == 0 { some(Avro::Float(3.14)) } else { none.clone() },
+                if i == 0 { some(Avro::Float(1.1)) } else { none.clone() },
             ),
             ("raw".into(), Avro::Bytes(b"xy".to_vec())),
             ("level".into(), Avro::Enum(1, "high".into())),
@@ -575,7 +575,7 @@ mod tests {
         }
         assert_eq!(got, expected);
         assert_eq!(got[0].0["properties"]["custom_properties"]["a"][1], 2);
-        assert_eq!(got[0].0["properties"]["ratio"], 3.14);
+        assert_eq!(got[0].0["properties"]["ratio"], 1.1);
     }
 
     #[test]

@@ -77,9 +77,8 @@ impl KeyFilter {
         if self.since.is_some_and(|since| hour + 3_600 <= since) {
             return false;
         }
-        !self
-            .until
-            .is_some_and(|until| hour >= until + i64::from(self.lag_hours) * 3_600)
+        self.until
+            .is_none_or(|until| hour < until + i64::from(self.lag_hours) * 3_600)
     }
 
     pub fn wants_type(&self, event_type: &str) -> bool {
