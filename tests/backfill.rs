@@ -507,3 +507,38 @@ async fn a_schema_the_direct_decoder_does_not_cover_is_read_by_apache_avro_alike
     assert_eq!(sent["email.Open-0"], want);
     assert_eq!(summary.delivered, 4);
 }
+
+#[tokio::test]
+async fn the_command_prints_a_summary_and_exits_by_its_outcome() {
+    let family = email_open();
+    let good = (
+        braze_key("", family.event_type, HOUR, 1),
+        family_file(&family, 0..6, Codec::Null, 3, None),
+    );
+    let root = tree(&[good.clone()]);
+    let dir = root.display().to_string();
+    let mut out = Vec::new();
+    let code = currents_segment::backfill::command(&[dir.clone(), "--dry-run".into()], &mut out).await;
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("Backfill summary (dry run") && text.contains("would_deliver=4"),
+        "{text}"
+    );
+
+    let broken = tree(&[
+        good,
+        (braze_key("", family.event_type, HOUR, 2), b"Obj\x01junk".to_vec()),
+    ]);
+    let mut out = Vec::new();
+    let code = currents_segment::backfill::command(&[broken.display().to_string(), "--dry-run".into()], &mut out).await;
+    assert_eq!(code, 1, "{}", String::from_utf8_lossy(&out));
+
+    let mut out = Vec::new();
+    assert_eq!(
+        currents_segment::backfill::command(&[dir, "--since".into(), "soon".into()], &mut out).await,
+        2
+    );
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("--since"), "{text}");
+}

@@ -271,6 +271,10 @@ pub async fn command(args: &[String], out: &mut (dyn std::io::Write + Send)) -> 
             return if error.use_stderr() { 2 } else { 0 };
         }
     };
+    if let Err(error) = cli.options.run_options() {
+        let _ = writeln!(out, "currents-segment backfill: {error}");
+        return 2;
+    }
     let result = match &cli.options.enqueue {
         Some(queue_url) => enqueue::enqueue_from_env(&cli.options, queue_url).await.map(|summary| {
             let _ = writeln!(out, "Enqueued {} objects on {queue_url}", summary.files_selected);
