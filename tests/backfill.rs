@@ -515,7 +515,7 @@ async fn the_command_prints_a_summary_and_exits_by_its_outcome() {
         braze_key("", family.event_type, HOUR, 1),
         family_file(&family, 0..6, Codec::Null, 3, None),
     );
-    let root = tree(&[good.clone()]);
+    let root = tree(std::slice::from_ref(&good));
     let dir = root.display().to_string();
     let mut out = Vec::new();
     let code = currents_segment::backfill::command(&[dir.clone(), "--dry-run".into()], &mut out).await;

@@ -328,6 +328,18 @@ impl<'a> Cursor<'a> {
                 }
                 return self.write(variant, out);
             }
+            Kind::Array(_) | Kind::Map(_) | Kind::Record(_) => self.write_nested(kind, out)?,
+        }
+        Ok(if matches!(kind, Kind::Null) {
+            Written::Null
+        } else {
+            Written::Other
+        })
+    }
+
+    /// Arrays, maps and records, written whole (nulls inside them as `null`).
+    fn write_nested(&mut self, kind: &Kind, out: &mut Vec<u8>) -> Result<(), String> {
+        match kind {
             Kind::Array(item) => self.write_blocks(out, b'[', b']', |cur, out| cur.write(item, out).map(drop))?,
             Kind::Map(value) => self.write_blocks(out, b'{', b'}', |cur, out| {
                 write_str(out, cur.text()?);
@@ -346,12 +358,9 @@ impl<'a> Cursor<'a> {
                 }
                 out.push(b'}');
             }
+            _ => {}
         }
-        Ok(if matches!(kind, Kind::Null) {
-            Written::Null
-        } else {
-            Written::Other
-        })
+        Ok(())
     }
 
     /// Arrays and maps: blocks of items until a zero count.
