@@ -9,7 +9,7 @@ mod fixtures;
 mod runs;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use apache_avro::Codec;
@@ -19,22 +19,12 @@ use currents_segment::config::Config;
 use currents_segment::ports::{AttemptError, Deliver, Park};
 use currents_segment::transform::transform_body;
 use fixtures::{Family, braze_key, codecs, families, family_file, http_twin};
-use runs::{killed_run, options, sent_by_id};
+use runs::{killed_run, options, sent_by_id, tree};
 use serde_json::{Value, json};
 
 /// 2025-11-24T16:00:00Z, the `time` of record 0 of every fixture.
 const T0: i64 = 1_764_000_000;
 const HOUR: &str = "2025-11-24-16";
-
-fn tree(files: &[(String, Vec<u8>)]) -> PathBuf {
-    let root = std::env::temp_dir().join(format!("backfill-test-{}", fastrand::u64(..)));
-    for (key, bytes) in files {
-        let path = root.join(key);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
-    }
-    root
-}
 
 /// A configuration that names every fixture type the built-in table does not, so each
 /// produces messages.

@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -86,4 +87,31 @@ pub async fn killed_run(
         () = hang.reached.notified() => {}
     }
     segment.delivered_ids()
+}
+
+/// A temporary folder of files, removed when dropped.
+pub struct TempTree(PathBuf);
+
+impl Deref for TempTree {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempTree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes `files` (relative key, bytes) under a fresh temporary folder.
+pub fn tree(files: &[(String, Vec<u8>)]) -> TempTree {
+    let root = std::env::temp_dir().join(format!("backfill-test-{}", fastrand::u64(..)));
+    for (key, bytes) in files {
+        let path = root.join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    TempTree(root)
 }
