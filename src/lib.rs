@@ -10,6 +10,7 @@
 mod string_enum;
 
 pub mod aws_env;
+pub mod backfill;
 pub mod cli;
 pub mod config;
 pub mod currents;

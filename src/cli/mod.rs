@@ -25,7 +25,7 @@ pub use transform::{TransformArgs, transform_command};
     name = "currents-segment",
     version,
     about = "Preview what Segment would receive from a Braze Currents body, and check configuration.",
-    after_help = "Configuration comes from the same environment variables as the Lambdas (see README).",
+    after_help = "Also: `currents-segment backfill --help` replays Currents storage exports (Avro) into Segment.\nConfiguration comes from the same environment variables as the Lambdas (see README).",
     arg_required_else_help = true
 )]
 pub struct Cli {

@@ -2,6 +2,7 @@
 
 mod body;
 mod event;
+pub mod flat;
 mod properties;
 
 pub use body::{BodyError, parse_body};

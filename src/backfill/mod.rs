@@ -1,0 +1,305 @@
+//! `currents-segment backfill`: replays Braze's Currents storage exports (Avro files in S3 or a
+//! local folder) into Segment through the same mapping, routing, PII rules, validation, client,
+//! batching and retry policy as the HTTP path. A record and its HTTP twin give the same
+//! message and `messageId`, so Segment dedups against what the live path already sent.
+//!
+//! Every decoded record ends delivered, skipped (with a reason) or dead-lettered (the
+//! dead-letter queue when `DEAD_LETTER_QUEUE_URL` is set, else `--failures FILE`). Objects are
+//! streamed and processed a few at a time, so memory stays bounded whatever the export's size.
+
+mod avro;
+mod deliver;
+mod enqueue;
+mod fast;
+mod files;
+mod key;
+mod lambda;
+mod object;
+mod options;
+mod progress;
+mod s3;
+mod source;
+mod summary;
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+
+pub use avro::{HttpRecord, event_type_from_schema, record_to_http, to_json};
+pub use deliver::{BATCH_PATIENCE, RateLimited, Sent, backfill_policy, deliver_messages, map_events};
+pub use enqueue::{ObjectTask, TASK_VERSION, enqueue};
+pub use files::{JsonlFile, StateFile};
+pub use key::{KeyFilter, KeyInfo, parse_hour, parse_instant, parse_key};
+pub use lambda::{BackfillWorker, SourceFor, handle_tasks};
+pub use options::{BackfillOptions, DEFAULT_LAG_HOURS, DEFAULT_MAX_RPS, RunOptions};
+pub use progress::Progress;
+pub use s3::{S3Source, parse_s3_url, s3_client_from_env};
+pub use source::{LIST_PAGE, LocalDir, ObjectMeta, ObjectReader, ObjectSource, SourceError};
+pub use summary::{FileFailure, FileReport, Summary};
+
+use crate::config::{Config, ConfigError, RouteId};
+use crate::ports::{Clock, Deliver, Park, QueueError};
+use crate::segment::RetryPolicy;
+
+/// Why a run could not go on. Per-file problems are not errors: they are in the [`Summary`].
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    /// The caller's fault: fix the command line.
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("cannot use the state file {path}: {error}")]
+    State { path: String, error: std::io::Error },
+    #[error("cannot enqueue: {0}")]
+    Enqueue(QueueError),
+}
+
+/// The outside world of a run: where objects come from and where messages and dead letters go.
+pub struct Backfill {
+    pub source: Arc<dyn ObjectSource>,
+    pub segment: Arc<dyn Deliver>,
+    /// The dead-letter queue, or a [`JsonlFile`].
+    pub dead_letters: Arc<dyn Park>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<Config>,
+    pub policy: RetryPolicy,
+    /// Draw a progress bar (else plain log lines).
+    pub progress_bar: bool,
+}
+
+/// What every object of a run shares.
+pub(crate) struct Context {
+    source: Arc<dyn ObjectSource>,
+    segment: Arc<dyn Deliver>,
+    dead_letters: Option<Arc<dyn Park>>,
+    clock: Arc<dyn Clock>,
+    config: Arc<Config>,
+    policy: RetryPolicy,
+    run: RunOptions,
+    route: RouteId,
+    filter: KeyFilter,
+    samples: usize,
+    progress: Progress,
+}
+
+impl Context {
+    /// `deps.segment` is used as given: wrap it in [`RateLimited`] first.
+    fn new(deps: Backfill, run: RunOptions, samples: usize) -> Result<Self, BackfillError> {
+        let route = deps
+            .config
+            .routing
+            .find(&run.route)
+            .ok_or_else(|| BackfillError::Usage(format!("unknown route `{}`", run.route)))?;
+        Ok(Self {
+            source: deps.source,
+            segment: deps.segment,
+            dead_letters: (!run.dry_run).then_some(deps.dead_letters),
+            clock: deps.clock,
+            config: deps.config,
+            policy: deps.policy,
+            filter: run.key_filter(),
+            route,
+            run,
+            samples,
+            progress: Progress::new(deps.progress_bar),
+        })
+    }
+}
+
+/// Runs a backfill over every object `deps.source` lists that `options` select, `concurrency`
+/// objects at a time. Errors only when listing or the state file fails; per-object failures
+/// are in the summary, and [`Summary::ok`] says whether the exit code should be zero.
+pub async fn run(options: &BackfillOptions, deps: Backfill) -> Result<Summary, BackfillError> {
+    let run = options.run_options().map_err(BackfillError::Usage)?;
+    let state = match &options.state {
+        Some(path) => Some(StateFile::open(path).map_err(|error| BackfillError::State {
+            path: path.display().to_string(),
+            error,
+        })?),
+        None => None,
+    };
+    let deps = Backfill {
+        segment: Arc::new(RateLimited::new(deps.segment, options.max_rps)),
+        ..deps
+    };
+    let ctx = Arc::new(Context::new(deps, run, options.samples)?);
+    let mut summary = Summary {
+        dry_run: ctx.run.dry_run,
+        ..Summary::default()
+    };
+    let mut tasks = JoinSet::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = ctx.source.list_page(after.as_deref()).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        for meta in page {
+            if !ctx.filter.wants(&meta.key) {
+                continue;
+            }
+            summary.files_selected += 1;
+            if state.as_ref().is_some_and(|s| s.is_done(&meta.key)) {
+                summary.files_already_done += 1;
+                continue;
+            }
+            ctx.progress.selected(1);
+            while tasks.len() >= options.concurrency {
+                settle(&ctx, tasks.join_next().await, state.as_ref(), &mut summary)?;
+            }
+            tasks.spawn(object::process_object(ctx.clone(), meta.key));
+        }
+    }
+    while !tasks.is_empty() {
+        settle(&ctx, tasks.join_next().await, state.as_ref(), &mut summary)?;
+    }
+    ctx.progress.finish();
+    log_summary(&summary);
+    Ok(summary)
+}
+
+/// Adds a finished object to the summary and, when it is done for good, to the state file.
+fn settle(
+    ctx: &Context,
+    joined: Option<Result<FileReport, tokio::task::JoinError>>,
+    state: Option<&StateFile>,
+    summary: &mut Summary,
+) -> Result<(), BackfillError> {
+    let Some(joined) = joined else { return Ok(()) };
+    let report = joined.unwrap_or_else(|error| FileReport {
+        error: Some(format!("task failed: {error}")),
+        ..FileReport::default()
+    });
+    ctx.progress.file_done();
+    let shown = ctx.source.display(&report.key);
+    if let Some(error) = &report.error {
+        tracing::error!(key = %shown, error = %error, "Could not finish an object; it stays for the next run.");
+    }
+    if report.finished()
+        && !ctx.run.dry_run
+        && let Some(state) = state
+    {
+        state.mark_done(&report.key).map_err(|error| BackfillError::State {
+            path: "--state".to_owned(),
+            error,
+        })?;
+    }
+    summary.add(report, &shown, ctx.samples);
+    Ok(())
+}
+
+fn log_summary(summary: &Summary) {
+    tracing::info!(
+        files_selected = summary.files_selected,
+        files_finished = summary.files_finished,
+        files_failed = summary.files_failed,
+        records = summary.records,
+        delivered = summary.delivered,
+        skipped = summary.skipped.values().sum::<u64>(),
+        dead_lettered = summary.dead_lettered.values().sum::<u64>(),
+        undelivered = summary.undelivered,
+        dry_run = summary.dry_run,
+        "Backfill finished."
+    );
+}
+
+/// Builds the production [`Backfill`] for `options.source` from the environment: S3 or a
+/// local folder, Segment over HTTPS, dead letters to `DEAD_LETTER_QUEUE_URL` or the
+/// `--failures` file. Needs a write key on every route unless `--dry-run`.
+pub async fn from_env(options: &BackfillOptions) -> Result<Backfill, BackfillError> {
+    let config = Config::from_env()?;
+    if !options.dry_run
+        && let Some(route) = config.routing.routes().iter().find(|r| r.write_key.is_none())
+    {
+        return Err(BackfillError::Usage(format!(
+            "no Segment write key for route `{}`: set SEGMENT_WRITE_KEY (or use --dry-run)",
+            route.name
+        )));
+    }
+    let source: Arc<dyn ObjectSource> = match parse_s3_url(&options.source) {
+        Some((bucket, prefix)) => Arc::new(S3Source::new(s3_client_from_env().await, bucket, prefix)),
+        None if options.source.starts_with("s3://") => {
+            return Err(BackfillError::Usage(format!(
+                "`{}` is not s3://bucket/prefix",
+                options.source
+            )));
+        }
+        None => Arc::new(LocalDir::new(&options.source)),
+    };
+    let dead_letter_url = std::env::var("DEAD_LETTER_QUEUE_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+        .map(|url| crate::config::QueueUrl::parse("DEAD_LETTER_QUEUE_URL", &url))
+        .transpose()?;
+    let dead_letters: Arc<dyn Park> = match &dead_letter_url {
+        Some(url) => Arc::new(
+            crate::park::SqsQueue::new(crate::park::client_from_env().await, url.as_str())
+                .with_max_message_bytes(config.queues.park_message_max_bytes)
+                .with_metrics_function("backfill"),
+        ),
+        None => Arc::new(JsonlFile::new(&options.failures)),
+    };
+    let segment = crate::segment::SegmentHttp::new(&config.segment)
+        .map_err(|e| BackfillError::Usage(format!("cannot build the Segment client: {e}")))?;
+    Ok(Backfill {
+        source,
+        segment: Arc::new(segment),
+        dead_letters,
+        clock: Arc::new(crate::ports::SystemClock),
+        policy: backfill_policy(config.segment.request_timeout),
+        config: Arc::new(config),
+        progress_bar: std::io::stderr().is_terminal(),
+    })
+}
+
+/// `currents-segment backfill …` as a whole: parses `args` (after the word `backfill`), runs
+/// or enqueues, prints the summary to `out`, and returns the process exit code: 0 when every
+/// selected object was read and every record accounted for, 1 otherwise, 2 on a usage or
+/// configuration error.
+pub async fn command(args: &[String], out: &mut (dyn std::io::Write + Send)) -> u8 {
+    use clap::Parser;
+    #[derive(clap::Parser)]
+    #[command(
+        name = "currents-segment backfill",
+        about = "Replay Currents storage exports into Segment"
+    )]
+    struct Cli {
+        #[command(flatten)]
+        options: BackfillOptions,
+    }
+    let cli = match Cli::try_parse_from(std::iter::once("backfill".to_owned()).chain(args.iter().cloned())) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = write!(out, "{error}");
+            return if error.use_stderr() { 2 } else { 0 };
+        }
+    };
+    if let Err(error) = cli.options.run_options() {
+        let _ = writeln!(out, "currents-segment backfill: {error}");
+        return 2;
+    }
+    let result = match &cli.options.enqueue {
+        Some(queue_url) => enqueue::enqueue_from_env(&cli.options, queue_url).await.map(|summary| {
+            let _ = writeln!(out, "Enqueued {} objects on {queue_url}", summary.files_selected);
+            true
+        }),
+        None => match from_env(&cli.options).await {
+            Ok(deps) => run(&cli.options, deps).await.map(|summary| {
+                let _ = write!(out, "{}", summary.render());
+                summary.ok()
+            }),
+            Err(error) => Err(error),
+        },
+    };
+    match result {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(error) => {
+            let _ = writeln!(out, "currents-segment backfill: {error}");
+            2
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The command-line options of `currents-segment backfill`, and the options each object
+//! carries through the Lambda fan-out.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::key::{KeyFilter, parse_instant};
+
+/// Default `--lag-hours`: how long after an event's `time` Braze may still queue it. Offline
+/// devices send events days late; raise it to catch those.
+pub const DEFAULT_LAG_HOURS: u32 = 24;
+
+/// Default `--max-rps`: Segment requests per second, well under what one source takes, so the
+/// live path keeps its share (<https://segment.com/docs/connections/rate-limits/>).
+pub const DEFAULT_MAX_RPS: u32 = 20;
+
+/// `currents-segment backfill SOURCE [options]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackfillOptions {
+    /// `s3://bucket/prefix` or a local folder of `.avro` files (Braze's layout or any tree).
+    pub source: String,
+    /// Only these event types (comma-separated, e.g. `users.messages.email.Open`).
+    #[arg(long, value_delimiter = ',')]
+    pub event_types: Vec<String>,
+    /// Only events whose `time` is at or after this (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events whose `time` is before this (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Also read `date=` folders up to this many hours after `--until` (Braze's `date=` is the
+    /// hour it queued an event, which can be later than the event's `time`).
+    #[arg(long, default_value_t = DEFAULT_LAG_HOURS)]
+    pub lag_hours: u32,
+    /// Segment requests per second, across all files (retries included).
+    #[arg(long, default_value_t = DEFAULT_MAX_RPS)]
+    pub max_rps: u32,
+    /// Files read and sent at the same time.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// The route (from `ROUTES`) whose Segment source receives the events; `APP_ROUTES` still
+    /// applies per event.
+    #[arg(long, default_value = crate::config::DEFAULT_ROUTE_NAME)]
+    pub route: String,
+    /// JSON Lines file for dead letters when `DEAD_LETTER_QUEUE_URL` is not set.
+    #[arg(long, default_value = "backfill-failures.jsonl")]
+    pub failures: PathBuf,
+    /// Records finished objects here and skips them on the next run.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Read and map only: print counts per event type and outcome and a few sample messages.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Sample messages printed by `--dry-run`.
+    #[arg(long, default_value_t = 3)]
+    pub samples: usize,
+    /// Instead of sending, enqueue one message per object on this SQS queue (the
+    /// `BackfillQueue`) for the `BackfillFunction` Lambda. SOURCE must be `s3://`.
+    #[arg(long, value_name = "QUEUE_URL")]
+    pub enqueue: Option<String>,
+}
+
+/// What one object needs to be processed on its own: the part of the options that travels in
+/// a `BackfillQueue` message. Times are UNIX seconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOptions {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_types: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<i64>,
+    #[serde(default)]
+    pub lag_hours: u32,
+    #[serde(default = "default_route")]
+    pub route: String,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+fn default_route() -> String {
+    crate::config::DEFAULT_ROUTE_NAME.to_owned()
+}
+
+impl BackfillOptions {
+    /// The options every object of this run shares; errors name the flag.
+    pub fn run_options(&self) -> Result<RunOptions, String> {
+        let instant = |flag: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(parse_instant)
+                .transpose()
+                .map_err(|e| format!("--{flag}: {e}"))
+        };
+        let run = RunOptions {
+            event_types: self
+                .event_types
+                .iter()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .collect(),
+            since: instant("since", &self.since)?,
+            until: instant("until", &self.until)?,
+            lag_hours: self.lag_hours,
+            route: self.route.clone(),
+            dry_run: self.dry_run,
+        };
+        if let (Some(since), Some(until)) = (run.since, run.until)
+            && since >= until
+        {
+            return Err("--since must be before --until".to_owned());
+        }
+        if self.max_rps == 0 || self.concurrency == 0 {
+            return Err("--max-rps and --concurrency must be at least 1".to_owned());
+        }
+        Ok(run)
+    }
+}
+
+impl RunOptions {
+    pub fn key_filter(&self) -> KeyFilter {
+        KeyFilter {
+            event_types: self.event_types.clone(),
+            since: self.since,
+            until: self.until,
+            lag_hours: self.lag_hours,
+        }
+    }
+}
