@@ -13,7 +13,7 @@ use thiserror::Error;
 
 /// Prefix of the service-specific endpoint variables, e.g. `AWS_ENDPOINT_URL_SQS`,
 /// `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`.
-pub const SERVICE_ENDPOINT_PREFIX: &str = "AWS_ENDPOINT_URL_";
+pub(crate) const SERVICE_ENDPOINT_PREFIX: &str = "AWS_ENDPOINT_URL_";
 
 /// What a variable's value must look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +35,7 @@ pub enum Shape {
 }
 
 /// Every variable the SDK reads itself (besides `AWS_ENDPOINT_URL_<SERVICE>`), with its shape.
-pub const SDK_VARIABLES: [(&str, Shape); 22] = [
+pub(crate) const SDK_VARIABLES: [(&str, Shape); 22] = [
     ("AWS_ENDPOINT_URL", Shape::Endpoint),
     ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", Shape::Bool),
     ("AWS_REGION", Shape::Region),
@@ -89,7 +89,7 @@ pub fn shape_of(name: &str) -> Option<Shape> {
 /// Returns the names of the SDK variables that are set but empty or blank: the caller removes
 /// them before building the SDK configuration, so they count as unset. Returns the first
 /// malformed value as an [`AwsEnvError`]. Variables the SDK does not read are ignored.
-pub fn sdk_env<I, K, V>(environment: I) -> Result<Vec<String>, AwsEnvError>
+pub(crate) fn sdk_env<I, K, V>(environment: I) -> Result<Vec<String>, AwsEnvError>
 where
     I: IntoIterator<Item = (K, V)>,
     K: AsRef<str>,

@@ -15,7 +15,7 @@ use crate::segment::{Delivery, RetryPolicy, deliver_messages as shared_delivery}
 use crate::transform::{Transformed, transform_body};
 
 /// How long one batch may keep retrying before its file is given up for this run.
-pub const BATCH_PATIENCE: Duration = Duration::from_secs(300);
+pub(crate) const BATCH_PATIENCE: Duration = Duration::from_secs(300);
 
 /// The retry policy of a backfill: more patient than ingest's, which must answer Braze within
 /// seconds; a backfill can wait out a Segment hiccup.
@@ -30,7 +30,7 @@ pub fn backfill_policy(request_timeout: Duration) -> RetryPolicy {
 
 /// Routing, naming, PII and validation: exactly the HTTP path's transform, over a Currents
 /// request body (`{"events":[…]}`) built from the records.
-pub fn map_events<'a>(body: &'a [u8], routing: &Routing, route: RouteId) -> Result<Transformed<'a>, BodyError> {
+pub(crate) fn map_events<'a>(body: &'a [u8], routing: &Routing, route: RouteId) -> Result<Transformed<'a>, BodyError> {
     transform_body(body, routing, route)
 }
 

@@ -16,7 +16,7 @@ use crate::ports::{Clock, Deliver, Park};
 use crate::segment::RetryPolicy;
 
 /// Builds the source for a bucket (the S3 adapter in production).
-pub type SourceFor = dyn Fn(&str) -> Arc<dyn ObjectSource> + Send + Sync;
+pub(crate) type SourceFor = dyn Fn(&str) -> Arc<dyn ObjectSource> + Send + Sync;
 
 /// What every invocation shares, built once at cold start.
 pub struct BackfillWorker {

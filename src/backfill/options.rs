@@ -9,7 +9,7 @@ use super::key::{KeyFilter, parse_instant};
 
 /// Default `--lag-hours`: how long after an event's `time` Braze may still queue it. Offline
 /// devices send events days late; raise it to catch those.
-pub const DEFAULT_LAG_HOURS: u32 = 24;
+pub(crate) const DEFAULT_LAG_HOURS: u32 = 24;
 
 /// Default `--max-rps`: Segment requests per second, well under what one source takes, so the
 /// live path keeps its share (<https://segment.com/docs/connections/rate-limits/>).
@@ -119,7 +119,7 @@ impl BackfillOptions {
 }
 
 impl RunOptions {
-    pub fn key_filter(&self) -> KeyFilter {
+    pub(crate) fn key_filter(&self) -> KeyFilter {
         KeyFilter {
             event_types: self.event_types.clone(),
             since: self.since,

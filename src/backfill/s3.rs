@@ -14,7 +14,7 @@ use super::source::{LIST_PAGE, ObjectMeta, ObjectReader, ObjectSource, SourceErr
 const CHUNKS_IN_FLIGHT: usize = 8;
 
 /// `s3://bucket/prefix` split into bucket and prefix (which may be empty).
-pub fn parse_s3_url(url: &str) -> Option<(String, String)> {
+pub(crate) fn parse_s3_url(url: &str) -> Option<(String, String)> {
     let rest = url.strip_prefix("s3://")?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     (!bucket.is_empty()).then(|| (bucket.to_owned(), prefix.to_owned()))

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 /// Keys a listing call returns at most; S3's `ListObjectsV2` page size
 /// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html>).
-pub const LIST_PAGE: usize = 1_000;
+pub(crate) const LIST_PAGE: usize = 1_000;
 
 /// One object: its key (an S3 key, or a path for a local folder) and size in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub enum SourceError {
 }
 
 /// A blocking reader over one object's bytes, fed as they arrive (never the whole object).
-pub type ObjectReader = Box<dyn Read + Send>;
+pub(crate) type ObjectReader = Box<dyn Read + Send>;
 
 /// Lists and reads the objects under one root (an S3 prefix or a local folder).
 #[async_trait]

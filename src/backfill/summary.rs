@@ -10,9 +10,9 @@ use serde::Serialize;
 const MAX_NAMED_FAILURES: usize = 100;
 
 /// Outcome names used in the per-type counts.
-pub const DELIVERED: &str = "delivered";
-pub const WOULD_DELIVER: &str = "would_deliver";
-pub const UNDELIVERED: &str = "undelivered";
+pub(crate) const DELIVERED: &str = "delivered";
+pub(crate) const WOULD_DELIVER: &str = "would_deliver";
+pub(crate) const UNDELIVERED: &str = "undelivered";
 
 /// What one object came to.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -92,7 +92,7 @@ pub fn parse_event<'a>(raw: &'a RawValue) -> Result<Event<'a>, InvalidEvent> {
 /// `false` as soon as anything is off (an invalid event, or `each` returning `false`), which
 /// sends the caller to the per-event path (`parse_body` then [`parse_event`]). That path
 /// isolates bad events and keeps their raw text for the dead-letter queue.
-pub fn for_each_event_fast<'a>(body: &'a str, each: impl FnMut(Event<'a>) -> bool) -> bool {
+pub(crate) fn for_each_event_fast<'a>(body: &'a str, each: impl FnMut(Event<'a>) -> bool) -> bool {
     let mut deserializer = serde_json::Deserializer::from_str(body);
     BodySeed(each).deserialize(&mut deserializer).is_ok() && deserializer.end().is_ok()
 }

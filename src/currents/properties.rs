@@ -46,7 +46,7 @@ pub fn text(raw: &RawValue) -> Option<Cow<'_, str>> {
 
 /// A string that borrows from the input unless it holds escapes.
 #[derive(Deserialize)]
-pub struct BorrowedText<'a>(#[serde(borrow)] pub Cow<'a, str>);
+pub(crate) struct BorrowedText<'a>(#[serde(borrow)] pub Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Properties<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

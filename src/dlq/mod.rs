@@ -17,10 +17,11 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-pub use ops::{HIDE_FOR, Ports, RedriveFilter, RedriveReport, export, peek, stats};
-pub use queue::{DrainQueue, Received, SqsDrain};
+pub(crate) use ops::RedriveFilter;
+pub use ops::{Ports, export, peek, stats};
+pub use queue::{Received, SqsDrain};
 pub use redrive::redrive;
-pub use report::{Inspected, Stats, redact};
+pub use report::Stats;
 
 use crate::park::{PayloadStore, ResolveError, S3PayloadStore, SqsQueue, client_from_env};
 use crate::ports::{Park, QueueError};

@@ -17,7 +17,7 @@ use crate::ports::Park;
 
 /// How long a read message stays hidden from other readers (replay, another operator) while
 /// the tool works; it is released at the end either way.
-pub const HIDE_FOR: Duration = Duration::from_secs(300);
+pub(crate) const HIDE_FOR: Duration = Duration::from_secs(300);
 
 /// What the operations talk to.
 pub struct Ports<'p> {
@@ -50,7 +50,7 @@ pub struct RedriveReport {
 }
 
 /// A progress bar on stderr when it is a terminal; hidden otherwise.
-pub fn progress() -> ProgressBar {
+pub(crate) fn progress() -> ProgressBar {
     use std::io::IsTerminal;
     if std::io::stderr().is_terminal() {
         ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())

@@ -139,7 +139,7 @@ const PII_KEYS: &[&str] = &[
 
 /// `dlq peek` without `--show-pii`: the envelope as JSON with every value under a PII key,
 /// any string holding `@`, and every embedded raw body replaced by `"[redacted]"`.
-pub fn redact(letter: &Inspected) -> Value {
+pub(crate) fn redact(letter: &Inspected) -> Value {
     if letter.envelope.is_none() {
         return Value::String(format!(
             "[redacted: {} bytes that are not an envelope]",

@@ -52,7 +52,7 @@ impl<'o> SegmentName<'o> {
     /// The Segment `event` for `event`. Errors with `empty_event_name` when it would be empty
     /// (a blank configured name, or a custom event without `properties.name`): Segment answers
     /// 200 to such a message and drops it.
-    pub fn resolve<'x>(self, event: &'x Event<'x>) -> Result<Cow<'x, str>, InvalidEvent>
+    pub(crate) fn resolve<'x>(self, event: &'x Event<'x>) -> Result<Cow<'x, str>, InvalidEvent>
     where
         'o: 'x,
     {
@@ -75,7 +75,7 @@ impl<'o> SegmentName<'o> {
 /// The name rule for `event_type` under `options`, or `None` when the type is unknown and is
 /// skipped (`unknown_event_type`). `spec` is `builtin(event_type)`, which the caller has
 /// already looked up for the event's context moves. No allocation.
-pub fn segment_name<'o>(
+pub(crate) fn segment_name<'o>(
     options: &'o MappingOptions,
     event_type: &str,
     spec: Option<&'static EventSpec>,

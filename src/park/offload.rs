@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::envelope::{Envelope, EnvelopeError, decode};
 
 /// The class name AWS's extended clients write as the pointer's first element.
-pub const POINTER_CLASS: &str = "software.amazon.payloadoffloading.PayloadS3Pointer";
+pub(crate) const POINTER_CLASS: &str = "software.amazon.payloadoffloading.PayloadS3Pointer";
 
 /// The message attribute AWS's extended clients set on an offloaded message (a Number).
 pub const PAYLOAD_SIZE_ATTRIBUTE: &str = "ExtendedPayloadSize";
@@ -27,7 +27,7 @@ pub struct PayloadPointer {
 
 impl PayloadPointer {
     /// The SQS body for this pointer, exactly as AWS's extended clients write it.
-    pub fn to_body(&self) -> String {
+    pub(crate) fn to_body(&self) -> String {
         serde_json::json!([POINTER_CLASS, self]).to_string()
     }
 
@@ -57,7 +57,7 @@ pub trait PayloadStore: Send + Sync {
 
 /// The key a body is stored under: its SHA-256, so a re-sent body overwrites its own copy
 /// instead of adding one.
-pub fn payload_key(body: &str) -> String {
+pub(crate) fn payload_key(body: &str) -> String {
     let digest = Sha256::digest(body.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("currents-segment/{hex}.json")
@@ -75,7 +75,7 @@ pub enum ResolveError {
 }
 
 /// The full body of a queue message: the body itself, or what its S3 pointer points at.
-pub async fn resolve_body(body: &str, store: Option<&dyn PayloadStore>) -> Result<String, ResolveError> {
+pub(crate) async fn resolve_body(body: &str, store: Option<&dyn PayloadStore>) -> Result<String, ResolveError> {
     match PayloadPointer::from_body(body) {
         None => Ok(body.to_owned()),
         Some(pointer) => Ok(store.ok_or(ResolveError::NoStore)?.get(&pointer).await?),

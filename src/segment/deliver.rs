@@ -163,7 +163,7 @@ impl DeliveryReport {
     }
 
     /// Messages Segment refused for good.
-    pub fn permanent_count(&self) -> usize {
+    pub(crate) fn permanent_count(&self) -> usize {
         self.permanent.iter().map(|u| u.range.len()).sum()
     }
 }
