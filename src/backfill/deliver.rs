@@ -37,6 +37,7 @@ pub(crate) fn map_events<'a>(body: &'a [u8], routing: &Routing, route: RouteId) 
 /// How sending one route's messages ended.
 #[derive(Debug, Default)]
 pub struct Sent<'m> {
+    /// Messages Segment accepted.
     pub delivered: usize,
     /// Refused for good by Segment: (messages, attempts, last error) to dead-letter.
     pub refused: Vec<(&'m [&'m str], u32, String)>,
@@ -88,6 +89,7 @@ pub struct RateLimited<D> {
 }
 
 impl<D> RateLimited<D> {
+    /// Wraps `inner` so at most `per_second` requests start per second (0 counts as 1).
     pub fn new(inner: D, per_second: u32) -> Self {
         Self {
             inner,

@@ -51,24 +51,38 @@ pub enum BackfillError {
     /// The caller's fault: fix the command line.
     #[error("{0}")]
     Usage(String),
+    /// Configuration is missing or invalid.
     #[error("{0}")]
     Config(#[from] ConfigError),
+    /// The source (S3 or local folder) could not be listed or read.
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error("cannot use the state file {path}: {error}")]
-    State { path: String, error: std::io::Error },
+    /// The `--state` file could not be read or written.
+    State {
+        /// The file's path.
+        path: String,
+        /// What went wrong.
+        error: std::io::Error,
+    },
+    /// The queue did not accept some object tasks (`--enqueue`).
     #[error("cannot enqueue: {0}")]
     Enqueue(QueueError),
 }
 
 /// The outside world of a run: where objects come from and where messages and dead letters go.
 pub struct Backfill {
+    /// Where objects are listed and read from.
     pub source: Arc<dyn ObjectSource>,
+    /// Segment, usually wrapped in [`RateLimited`].
     pub segment: Arc<dyn Deliver>,
     /// The dead-letter queue, or a [`JsonlFile`].
     pub dead_letters: Arc<dyn Park>,
+    /// Wall-clock time, passed in so tests can move it.
     pub clock: Arc<dyn Clock>,
+    /// Configuration (routes, Segment client).
     pub config: Arc<Config>,
+    /// How Segment requests are retried.
     pub policy: RetryPolicy,
     /// Draw a progress bar (else plain log lines).
     pub progress_bar: bool,

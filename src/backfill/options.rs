@@ -65,16 +65,22 @@ pub struct BackfillOptions {
 /// a `BackfillQueue` message. Times are UNIX seconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunOptions {
+    /// Only these event types; empty means all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub event_types: Vec<String>,
+    /// Only events with `time` at or after this, UNIX seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<i64>,
+    /// Only events with `time` before this, UNIX seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<i64>,
+    /// Hours of `date=` folders read past `until`.
     #[serde(default)]
     pub lag_hours: u32,
+    /// The route whose Segment source receives the events.
     #[serde(default = "default_route")]
     pub route: String,
+    /// Read and map only; send nothing.
     #[serde(default)]
     pub dry_run: bool,
 }

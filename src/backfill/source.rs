@@ -50,6 +50,7 @@ pub struct LocalDir {
 }
 
 impl LocalDir {
+    /// Reads `.avro` files under `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }

@@ -21,9 +21,11 @@ pub(crate) const HIDE_FOR: Duration = Duration::from_secs(300);
 
 /// What the operations talk to.
 pub struct Ports<'p> {
+    /// The dead-letter queue.
     pub dead_letters: &'p dyn DrainQueue,
     /// RetryQueue, for `redrive`.
     pub retry: Option<&'p dyn Park>,
+    /// Where S3-offloaded payloads are read, if configured.
     pub store: Option<&'p dyn PayloadStore>,
     /// Upper bound on messages read in one run.
     pub max_messages: usize,

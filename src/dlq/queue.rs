@@ -10,8 +10,11 @@ use crate::ports::QueueError;
 /// One message as a queue handed it over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
+    /// The queue's message id.
     pub message_id: String,
+    /// Handle to delete or release this receipt.
     pub receipt_handle: String,
+    /// The message body.
     pub body: String,
 }
 
@@ -35,6 +38,7 @@ pub struct SqsDrain {
 }
 
 impl SqsDrain {
+    /// Drains the SQS queue at `url`.
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         Self {
             client,

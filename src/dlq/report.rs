@@ -58,11 +58,17 @@ impl Inspected {
 /// `1d_to_7d`, `over_7d`, measured from `first_failed_at`.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Stats {
+    /// Envelopes read.
     pub total: usize,
+    /// Events in them.
     pub events: usize,
+    /// Reason → events.
     pub by_reason: BTreeMap<String, usize>,
+    /// Route → events.
     pub by_route: BTreeMap<String, usize>,
+    /// Age bucket → events.
     pub by_age: BTreeMap<String, usize>,
+    /// Earliest `first_failed_at`, if any.
     #[serde(with = "time::serde::rfc3339::option")]
     pub oldest_first_failed_at: Option<OffsetDateTime>,
 }

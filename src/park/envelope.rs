@@ -38,20 +38,26 @@ impl DeadLetterReason {
     }
 }
 
+/// One parked or dead-lettered SQS message: a route's messages or events plus their delivery history, as JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Envelope {
+    /// Format version, currently 1.
     pub version: u32,
+    /// The route the messages belong to.
     pub route: String,
     /// When delivery first failed; replay measures the 48-hour window from here.
     #[serde(with = "time::serde::rfc3339")]
     pub first_failed_at: OffsetDateTime,
+    /// Segment requests made so far.
     #[serde(default)]
     pub attempts: u32,
+    /// The last failure, at most 200 bytes.
     #[serde(default)]
     pub last_error: String,
     /// Segment `track` messages without `sentAt`.
     #[serde(default)]
     pub messages: Vec<Box<RawValue>>,
+    /// Why it was dead-lettered; `None` while it is parked for retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<DeadLetterReason>,
     /// The raw Currents events, for `invalid_event`.
@@ -63,6 +69,7 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// An empty envelope; `last_error` is cut to 200 bytes.
     pub fn new(route: &str, first_failed_at: OffsetDateTime, attempts: u32, last_error: &str) -> Self {
         Self {
             version: ENVELOPE_VERSION,
@@ -77,6 +84,7 @@ impl Envelope {
         }
     }
 
+    /// Marks the envelope dead-lettered for `reason`.
     pub fn dead(mut self, reason: DeadLetterReason) -> Self {
         self.reason = Some(reason);
         self

@@ -19,8 +19,10 @@ pub const PAYLOAD_SIZE_ATTRIBUTE: &str = "ExtendedPayloadSize";
 /// Where an offloaded body lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayloadPointer {
+    /// The S3 bucket.
     #[serde(rename = "s3BucketName")]
     pub bucket: String,
+    /// The object key.
     #[serde(rename = "s3Key")]
     pub key: String,
 }

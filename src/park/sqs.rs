@@ -40,6 +40,7 @@ struct Outgoing {
     payload_size: Option<usize>,
 }
 
+/// The production [`Park`](crate::ports::Park) and [`Postpone`](crate::ports::Postpone) over one SQS queue.
 pub struct SqsQueue {
     client: Client,
     url: String,
