@@ -2,7 +2,7 @@
 //!
 //! The SDK treats a set-but-empty variable as a value: an empty `AWS_ENDPOINT_URL` makes the SQS
 //! client panic at cold start. Our own configuration counts empty values as unset
-//! (`config::Config::from_lookup`); [`sdk_env`] gives the SDK's variables the same rule and turns
+//! (`config::Config::from_lookup`); `sdk_env` gives the SDK's variables the same rule and turns
 //! malformed values into a clear startup error instead of a panic or a call to the wrong host.
 //!
 //! Settings reference: <https://docs.aws.amazon.com/sdkref/latest/guide/settings-reference.html>;
@@ -179,7 +179,7 @@ fn is_region(value: &str) -> bool {
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
-/// Applies [`sdk_env`] to this process: removes the SDK's empty variables so they count as
+/// Applies `sdk_env` to this process: removes the SDK's empty variables so they count as
 /// unset, or returns the first malformed one. Call it first thing in `main`.
 ///
 /// # Safety

@@ -48,7 +48,7 @@ pub struct Sent<'m> {
 
 /// Sends one route's messages through the shared delivery routine
 /// ([`crate::segment::deliver_messages`]: batching, retries, bisection of permanent refusals),
-/// giving each run of batches up to [`BATCH_PATIENCE`].
+/// giving each run of batches up to `BATCH_PATIENCE`.
 pub async fn deliver_messages<'m>(
     segment: &dyn Deliver,
     clock: &dyn Clock,

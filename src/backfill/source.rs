@@ -33,7 +33,7 @@ pub(crate) type ObjectReader = Box<dyn Read + Send>;
 /// Lists and reads the objects under one root (an S3 prefix or a local folder).
 #[async_trait]
 pub trait ObjectSource: Send + Sync {
-    /// Up to [`LIST_PAGE`] keys after `start_after`, in a stable order; empty at the end.
+    /// Up to `LIST_PAGE` keys after `start_after`, in a stable order; empty at the end.
     async fn list_page(&self, start_after: Option<&str>) -> Result<Vec<ObjectMeta>, SourceError>;
     /// Opens one object for streaming reads.
     async fn open(&self, key: &str) -> Result<ObjectReader, SourceError>;

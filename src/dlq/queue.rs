@@ -31,7 +31,7 @@ pub trait DrainQueue: Send + Sync {
     async fn release(&self, receipt_handle: &str) -> Result<(), QueueError>;
 }
 
-/// The production [`DrainQueue`] over one SQS queue.
+/// The production `DrainQueue` over one SQS queue.
 pub struct SqsDrain {
     client: Client,
     url: String,

@@ -62,7 +62,7 @@ pub enum BuiltinName {
     /// `users.behaviors.CustomEvent`: the custom event's own `properties.name`.
     CustomEventName,
     /// No Segment tab in Braze's glossary. Skipped as an unknown type unless
-    /// `EVENT_NAMING=legacy`, which sends it under [`EventSpec::legacy_name`].
+    /// `EVENT_NAMING=legacy`, which sends it under `EventSpec::legacy_name`.
     LegacyOnly,
 }
 

@@ -142,7 +142,7 @@ impl Serialize for EffectiveName<'_> {
 
 /// The effective name table of a route: every built-in type, every `EVENT_NAMES` key and every
 /// `EVENT_TYPES` entry, sorted by `event_type`, each with the rule the mapping applies to it
-/// (the same [`segment_name`] call). Types in none of those follow
+/// (the same `segment_name` call). Types in none of those follow
 /// `options.unknown_event_types`. Pure; for `currents-segment event-names [--json]`.
 pub fn effective_names(options: &MappingOptions) -> Vec<EffectiveName<'_>> {
     let mut types: BTreeSet<&str> = EVENT_TABLE.iter().map(|row| row.event_type).collect();

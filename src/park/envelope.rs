@@ -150,7 +150,7 @@ pub(crate) fn pack_messages<S: AsRef<str>>(template: &Envelope, messages: &[S], 
 
 /// Packs raw Currents events into `invalid_event` envelopes of at most `max_bytes` each. Events
 /// are kept whole: one too large for any envelope gets an envelope of its own, which the queue
-/// adapter offloads to S3 (or, with no bucket, cuts down with [`fit_within`]).
+/// adapter offloads to S3 (or, with no bucket, cuts down with `fit_within`).
 pub fn dead_letter_events(template: &Envelope, events: &[&RawValue], max_bytes: usize) -> Vec<String> {
     let overhead = template.to_json().len() + 8;
     pack(

@@ -1,5 +1,5 @@
 //! Parking: what Segment did not take goes to SQS in versioned envelopes. Every body is one SQS
-//! stores ([`sqs_safe`]); bodies over the message limit live in S3 behind extended-client
+//! stores (`sqs_safe`); bodies over the message limit live in S3 behind extended-client
 //! pointers ([`PayloadPointer`]) that [`decode_resolving`] follows.
 
 mod envelope;

@@ -48,7 +48,7 @@ impl PayloadPointer {
 #[error("large-payload store: {0}")]
 pub struct StoreError(pub String);
 
-/// Keeps message bodies too large for SQS. Production adapter: [`S3PayloadStore`].
+/// Keeps message bodies too large for SQS. Production adapter: `S3PayloadStore`.
 #[async_trait]
 pub trait PayloadStore: Send + Sync {
     /// Stores `body` whole and returns where it is. Storing the same body twice is harmless.

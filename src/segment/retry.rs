@@ -1,5 +1,5 @@
 //! Which failures are worth another try, and how long to wait. Follows the policy Segment's
-//! own analytics-next adopted in 2026 (https://github.com/segmentio/analytics-next).
+//! own analytics-next adopted in 2026 (<https://github.com/segmentio/analytics-next>).
 
 use std::time::{Duration, SystemTime};
 
