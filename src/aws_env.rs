@@ -2,7 +2,7 @@
 //!
 //! The SDK treats a set-but-empty variable as a value: an empty `AWS_ENDPOINT_URL` makes the SQS
 //! client panic at cold start. Our own configuration counts empty values as unset
-//! (`config::Config::from_lookup`); [`sdk_env`] gives the SDK's variables the same rule and turns
+//! (`config::Config::from_lookup`); `sdk_env` gives the SDK's variables the same rule and turns
 //! malformed values into a clear startup error instead of a panic or a call to the wrong host.
 //!
 //! Settings reference: <https://docs.aws.amazon.com/sdkref/latest/guide/settings-reference.html>;
@@ -13,7 +13,7 @@ use thiserror::Error;
 
 /// Prefix of the service-specific endpoint variables, e.g. `AWS_ENDPOINT_URL_SQS`,
 /// `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`.
-pub const SERVICE_ENDPOINT_PREFIX: &str = "AWS_ENDPOINT_URL_";
+pub(crate) const SERVICE_ENDPOINT_PREFIX: &str = "AWS_ENDPOINT_URL_";
 
 /// What a variable's value must look like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +35,7 @@ pub enum Shape {
 }
 
 /// Every variable the SDK reads itself (besides `AWS_ENDPOINT_URL_<SERVICE>`), with its shape.
-pub const SDK_VARIABLES: [(&str, Shape); 22] = [
+pub(crate) const SDK_VARIABLES: [(&str, Shape); 22] = [
     ("AWS_ENDPOINT_URL", Shape::Endpoint),
     ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", Shape::Bool),
     ("AWS_REGION", Shape::Region),
@@ -89,7 +89,7 @@ pub fn shape_of(name: &str) -> Option<Shape> {
 /// Returns the names of the SDK variables that are set but empty or blank: the caller removes
 /// them before building the SDK configuration, so they count as unset. Returns the first
 /// malformed value as an [`AwsEnvError`]. Variables the SDK does not read are ignored.
-pub fn sdk_env<I, K, V>(environment: I) -> Result<Vec<String>, AwsEnvError>
+pub(crate) fn sdk_env<I, K, V>(environment: I) -> Result<Vec<String>, AwsEnvError>
 where
     I: IntoIterator<Item = (K, V)>,
     K: AsRef<str>,
@@ -179,7 +179,7 @@ fn is_region(value: &str) -> bool {
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
-/// Applies [`sdk_env`] to this process: removes the SDK's empty variables so they count as
+/// Applies `sdk_env` to this process: removes the SDK's empty variables so they count as
 /// unset, or returns the first malformed one. Call it first thing in `main`.
 ///
 /// # Safety

@@ -13,7 +13,7 @@ const DEFAULT_TIME_BUDGET: Duration = Duration::from_secs(20);
 const PLAUSIBLE_EPOCH_MS: u64 = 1_000_000_000_000;
 
 /// Time ingest keeps back from Segment retries so parking can still finish.
-pub const PARK_RESERVE: Duration = Duration::from_secs(3);
+pub(crate) const PARK_RESERVE: Duration = Duration::from_secs(3);
 
 /// Time replay keeps back for dead-letter sends and the response.
 pub const FINISH_RESERVE: Duration = Duration::from_secs(5);
@@ -38,13 +38,13 @@ fn from_epoch_ms(deadline_ms: u64) -> Instant {
 }
 
 /// The earlier of `deadline` and `budget` from now.
-pub fn within_budget(deadline: Instant, budget: Duration) -> Instant {
+pub(crate) fn within_budget(deadline: Instant, budget: Duration) -> Instant {
     deadline.min(Instant::now() + budget)
 }
 
 /// The earlier of `deadline` and the wall-clock instant `until`, read against `now` from the
 /// injected clock. Replay uses it so no Segment attempt runs past an envelope's replay window.
-pub fn no_later_than(deadline: Instant, now: OffsetDateTime, until: OffsetDateTime) -> Instant {
+pub(crate) fn no_later_than(deadline: Instant, now: OffsetDateTime, until: OffsetDateTime) -> Instant {
     let left = (until - now).max(time::Duration::ZERO);
     let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
     deadline.min(Instant::now() + left)

@@ -5,6 +5,7 @@
 //! does no I/O; outside effects sit behind the traits in [`ports`].
 
 #![warn(clippy::too_many_lines)]
+#![warn(missing_docs)]
 
 #[macro_use]
 mod string_enum;

@@ -87,7 +87,7 @@ impl Metrics {
     }
 
     /// Adds to a count split by reason, such as `DeadLettered` with `expired`.
-    pub fn add_reason(&mut self, metric: Metric, reason: &str, value: usize) {
+    pub(crate) fn add_reason(&mut self, metric: Metric, reason: &str, value: usize) {
         let name = metric.name();
         if value == 0 {
             return;
@@ -137,7 +137,7 @@ impl Metrics {
     }
 
     /// Writes the documents to stdout, where Lambda hands them to CloudWatch.
-    pub fn emit(&self, function: &str) {
+    pub(crate) fn emit(&self, function: &str) {
         let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
         for line in self.render(function, now_ms) {
             println!("{line}");

@@ -12,9 +12,17 @@ use crate::config::SegmentTarget;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AttemptError {
     #[error("Segment answered HTTP {status}")]
-    Status { status: u16, retry_after: Option<Duration> },
+    /// Segment answered with a non-2xx status.
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// Segment's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// No answer within the timeout.
     #[error("Segment did not answer within the timeout")]
     Timeout,
+    /// The connection failed; the text says how.
     #[error("could not reach Segment ({0})")]
     Connection(&'static str),
 }
@@ -32,6 +40,7 @@ impl AttemptError {
 /// Sends one ready `/v1/batch` body to a route's Segment source, once.
 #[async_trait]
 pub trait Deliver: Send + Sync {
+    /// Sends `body` to `target`, waiting at most `timeout`.
     async fn deliver(&self, target: &SegmentTarget, body: Vec<u8>, timeout: Duration) -> Result<(), AttemptError>;
 }
 
@@ -39,28 +48,35 @@ pub trait Deliver: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("queue did not accept {failed} of {total} messages: {reason}")]
 pub struct QueueError {
+    /// Messages not accepted.
     pub failed: usize,
+    /// Messages handed over.
     pub total: usize,
+    /// What the queue said.
     pub reason: String,
 }
 
 /// Hands envelopes to a queue. `Ok` means every one was accepted durably.
 #[async_trait]
 pub trait Park: Send + Sync {
+    /// Hands over `bodies`, one message each; `Err` says how many were not accepted.
     async fn park(&self, bodies: &[String]) -> Result<(), QueueError>;
 }
 
 /// Hides a received message from consumers for `delay`, so a failing delivery backs off.
 #[async_trait]
 pub trait Postpone: Send + Sync {
+    /// Hides the message with `receipt_handle` for `delay`.
     async fn postpone(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError>;
 }
 
 /// Wall-clock time, passed in so tests can move it.
 pub trait Clock: Send + Sync {
+    /// The current time, UTC.
     fn now(&self) -> OffsetDateTime;
 }
 
+/// The real [`Clock`].
 pub struct SystemClock;
 
 impl Clock for SystemClock {

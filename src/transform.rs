@@ -13,7 +13,9 @@ use crate::mapping::{Lifted, Moves, TrackInput, builtin, render_track, segment_n
 /// A serialised Segment `track` message (no `sentAt`) and the route it goes to.
 #[derive(Debug, Clone)]
 pub struct Mapped {
+    /// The route it goes to.
     pub route: RouteId,
+    /// The message, as JSON.
     pub json: String,
 }
 
@@ -29,32 +31,45 @@ crate::string_enum::string_enum! {
     }
 }
 
+/// An event left out on purpose.
 #[derive(Debug)]
 pub struct Skipped<'a> {
+    /// Position in the input batch.
     pub index: usize,
+    /// The event's id.
     pub id: Cow<'a, str>,
+    /// The event's type.
     pub event_type: Cow<'a, str>,
+    /// Which rule left it out.
     pub reason: SkipReason,
 }
 
 /// An event that cannot become a message Segment would keep; it goes to the dead-letter queue.
 #[derive(Debug)]
 pub struct Invalid<'a> {
+    /// Position in the input batch.
     pub index: usize,
+    /// The event's id, when it could be read.
     pub id: Option<String>,
+    /// What is wrong.
     pub error: InvalidEvent,
+    /// The event as received.
     pub raw: &'a RawValue,
 }
 
 /// Every input event lands in exactly one of the three lists.
 #[derive(Debug, Default)]
 pub struct Transformed<'a> {
+    /// Messages for Segment.
     pub messages: Vec<Mapped>,
+    /// Events left out on purpose.
     pub skipped: Vec<Skipped<'a>>,
+    /// Events to dead-letter.
     pub invalid: Vec<Invalid<'a>>,
 }
 
 impl Transformed<'_> {
+    /// Number of events accounted for.
     pub fn total(&self) -> usize {
         self.messages.len() + self.skipped.len() + self.invalid.len()
     }

@@ -11,7 +11,7 @@ use crate::currents::flat::HttpEventBuilder;
 /// One record as an HTTP-shaped Currents event (JSON text) with its `time` (UNIX seconds)
 /// when the record has an integer one.
 #[derive(Debug, Clone, PartialEq)]
-pub struct HttpRecord {
+pub(crate) struct HttpRecord {
     pub json: String,
     pub time: Option<i64>,
 }
@@ -19,7 +19,7 @@ pub struct HttpRecord {
 /// The event type a schema describes: Braze names a record after the last part of the type
 /// and puts the rest in a namespace such as `dataexport.S3.inner.users.messages.email`.
 /// Used for files outside Braze's key layout; the key's `event_type=` wins when present.
-pub fn event_type_from_schema(schema: &Schema) -> Option<String> {
+pub(crate) fn event_type_from_schema(schema: &Schema) -> Option<String> {
     let Schema::Record(record) = schema else { return None };
     let name = &record.name;
     let namespace = name.namespace.as_deref().unwrap_or_default();
@@ -36,7 +36,7 @@ pub fn event_type_from_schema(schema: &Schema) -> Option<String> {
 
 /// Turns one decoded record into an HTTP-shaped event for `event_type`, following
 /// [`crate::currents::flat::flat_to_http`]'s rules. A value that is not a record is `None`.
-pub fn record_to_http(event_type: &str, record: Avro) -> Option<HttpRecord> {
+pub(crate) fn record_to_http(event_type: &str, record: Avro) -> Option<HttpRecord> {
     let Avro::Record(fields) = record else { return None };
     let mut builder = HttpEventBuilder::new(event_type);
     let mut time = None;
@@ -53,7 +53,7 @@ pub fn record_to_http(event_type: &str, record: Avro) -> Option<HttpRecord> {
 
 /// An Avro value as plain JSON: unions unwrapped, floats at their shortest 32-bit form
 /// (an Avro `float` 3.14 becomes 3.14, not 3.140000104904175), logical types as their numbers.
-pub fn to_json(value: Avro) -> Value {
+pub(crate) fn to_json(value: Avro) -> Value {
     match value {
         Avro::Null => Value::Null,
         Avro::Boolean(b) => Value::Bool(b),

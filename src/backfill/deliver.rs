@@ -15,7 +15,7 @@ use crate::segment::{Delivery, RetryPolicy, deliver_messages as shared_delivery}
 use crate::transform::{Transformed, transform_body};
 
 /// How long one batch may keep retrying before its file is given up for this run.
-pub const BATCH_PATIENCE: Duration = Duration::from_secs(300);
+pub(crate) const BATCH_PATIENCE: Duration = Duration::from_secs(300);
 
 /// The retry policy of a backfill: more patient than ingest's, which must answer Braze within
 /// seconds; a backfill can wait out a Segment hiccup.
@@ -30,13 +30,14 @@ pub fn backfill_policy(request_timeout: Duration) -> RetryPolicy {
 
 /// Routing, naming, PII and validation: exactly the HTTP path's transform, over a Currents
 /// request body (`{"events":[…]}`) built from the records.
-pub fn map_events<'a>(body: &'a [u8], routing: &Routing, route: RouteId) -> Result<Transformed<'a>, BodyError> {
+pub(crate) fn map_events<'a>(body: &'a [u8], routing: &Routing, route: RouteId) -> Result<Transformed<'a>, BodyError> {
     transform_body(body, routing, route)
 }
 
 /// How sending one route's messages ended.
 #[derive(Debug, Default)]
 pub struct Sent<'m> {
+    /// Messages Segment accepted.
     pub delivered: usize,
     /// Refused for good by Segment: (messages, attempts, last error) to dead-letter.
     pub refused: Vec<(&'m [&'m str], u32, String)>,
@@ -47,7 +48,7 @@ pub struct Sent<'m> {
 
 /// Sends one route's messages through the shared delivery routine
 /// ([`crate::segment::deliver_messages`]: batching, retries, bisection of permanent refusals),
-/// giving each run of batches up to [`BATCH_PATIENCE`].
+/// giving each run of batches up to `BATCH_PATIENCE`.
 pub async fn deliver_messages<'m>(
     segment: &dyn Deliver,
     clock: &dyn Clock,
@@ -88,6 +89,7 @@ pub struct RateLimited<D> {
 }
 
 impl<D> RateLimited<D> {
+    /// Wraps `inner` so at most `per_second` requests start per second (0 counts as 1).
     pub fn new(inner: D, per_second: u32) -> Self {
         Self {
             inner,

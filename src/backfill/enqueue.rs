@@ -12,12 +12,12 @@ use super::{BackfillError, Summary};
 use crate::ports::Park;
 
 /// Version of the [`ObjectTask`] message format.
-pub const TASK_VERSION: u32 = 1;
+pub(crate) const TASK_VERSION: u32 = 1;
 
 /// One `BackfillQueue` message: an S3 object and the run's options.
 /// `{"version":1,"bucket":"b","key":"currents/…avro","options":{"since":…,"route":"default"}}`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectTask {
+pub(crate) struct ObjectTask {
     pub version: u32,
     pub bucket: String,
     pub key: String,

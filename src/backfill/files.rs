@@ -63,7 +63,7 @@ struct Done<'a> {
 
 /// `--state FILE`: one `{"done":"<key>"}` line per finished object, appended and synced as
 /// each finishes, so a killed run loses at most the objects it was working on.
-pub struct StateFile {
+pub(crate) struct StateFile {
     done: HashSet<String>,
     file: Mutex<File>,
 }
@@ -93,11 +93,11 @@ impl StateFile {
         })
     }
 
-    pub fn is_done(&self, key: &str) -> bool {
+    pub(crate) fn is_done(&self, key: &str) -> bool {
         self.done.contains(key)
     }
 
-    pub fn mark_done(&self, key: &str) -> std::io::Result<()> {
+    pub(crate) fn mark_done(&self, key: &str) -> std::io::Result<()> {
         let mut line = serde_json::to_string(&Done { done: key }).unwrap_or_default();
         line.push('\n');
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());

@@ -8,14 +8,14 @@ use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 /// What the key of one object says about it. Fields are `None` outside Braze's layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyInfo<'k> {
+pub(crate) struct KeyInfo<'k> {
     pub event_type: Option<&'k str>,
     /// Start of the queue hour, UNIX seconds.
     pub queued_hour: Option<i64>,
 }
 
 /// Reads `event_type=` and `date=` from any path segment of `key`.
-pub fn parse_key(key: &str) -> KeyInfo<'_> {
+pub(crate) fn parse_key(key: &str) -> KeyInfo<'_> {
     let mut info = KeyInfo {
         event_type: None,
         queued_hour: None,
@@ -31,7 +31,7 @@ pub fn parse_key(key: &str) -> KeyInfo<'_> {
 }
 
 /// `YYYY-MM-DD-HH` (UTC) to UNIX seconds.
-pub fn parse_hour(text: &str) -> Option<i64> {
+pub(crate) fn parse_hour(text: &str) -> Option<i64> {
     let mut parts = text.split('-');
     let year: i32 = parts.next()?.parse().ok()?;
     let month: u8 = parts.next()?.parse().ok()?;
@@ -47,7 +47,7 @@ pub fn parse_hour(text: &str) -> Option<i64> {
 
 /// Whether an `.avro` object is worth reading, from its key alone.
 #[derive(Debug, Clone, Default)]
-pub struct KeyFilter {
+pub(crate) struct KeyFilter {
     /// Event types to read; empty = all.
     pub event_types: Vec<String>,
     /// Earliest event `time` wanted, UNIX seconds.
@@ -61,7 +61,7 @@ pub struct KeyFilter {
 impl KeyFilter {
     /// `true` when the key may hold wanted events. Keys outside Braze's layout are kept and
     /// judged on their decoded records.
-    pub fn wants(&self, key: &str) -> bool {
+    pub(crate) fn wants(&self, key: &str) -> bool {
         if !key.ends_with(".avro") {
             return false;
         }
@@ -81,18 +81,18 @@ impl KeyFilter {
             .is_none_or(|until| hour < until + i64::from(self.lag_hours) * 3_600)
     }
 
-    pub fn wants_type(&self, event_type: &str) -> bool {
+    pub(crate) fn wants_type(&self, event_type: &str) -> bool {
         self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type)
     }
 
     /// Whether a decoded event `time` falls in `[since, until)`.
-    pub fn wants_time(&self, time: i64) -> bool {
+    pub(crate) fn wants_time(&self, time: i64) -> bool {
         self.since.is_none_or(|since| time >= since) && self.until.is_none_or(|until| time < until)
     }
 }
 
 /// `2025-03-07T14:00:00Z` (RFC 3339) or a bare `2025-03-07` (midnight UTC) to UNIX seconds.
-pub fn parse_instant(text: &str) -> Result<i64, String> {
+pub(crate) fn parse_instant(text: &str) -> Result<i64, String> {
     if let Ok(at) = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
         return Ok(at.unix_timestamp());
     }

@@ -16,16 +16,21 @@ use crate::ports::{Clock, Deliver, Park};
 use crate::segment::RetryPolicy;
 
 /// Builds the source for a bucket (the S3 adapter in production).
-pub type SourceFor = dyn Fn(&str) -> Arc<dyn ObjectSource> + Send + Sync;
+pub(crate) type SourceFor = dyn Fn(&str) -> Arc<dyn ObjectSource> + Send + Sync;
 
 /// What every invocation shares, built once at cold start.
 pub struct BackfillWorker {
+    /// Builds the object source for a bucket named in a task.
     pub source_for: Box<SourceFor>,
     /// Segment, already wrapped in [`super::RateLimited`] so the cap holds per instance.
     pub segment: Arc<dyn Deliver>,
+    /// Where refused and invalid events go (the dead-letter queue).
     pub dead_letters: Arc<dyn Park>,
+    /// Wall-clock time, passed in so tests can move it.
     pub clock: Arc<dyn Clock>,
+    /// Configuration read at cold start.
     pub config: Arc<Config>,
+    /// How Segment requests are retried.
     pub policy: RetryPolicy,
 }
 

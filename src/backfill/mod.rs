@@ -26,17 +26,20 @@ use std::sync::Arc;
 
 use tokio::task::JoinSet;
 
-pub use avro::{HttpRecord, event_type_from_schema, record_to_http, to_json};
-pub use deliver::{BATCH_PATIENCE, RateLimited, Sent, backfill_policy, deliver_messages, map_events};
-pub use enqueue::{ObjectTask, TASK_VERSION, enqueue};
-pub use files::{JsonlFile, StateFile};
-pub use key::{KeyFilter, KeyInfo, parse_hour, parse_instant, parse_key};
-pub use lambda::{BackfillWorker, SourceFor, handle_tasks};
-pub use options::{BackfillOptions, DEFAULT_LAG_HOURS, DEFAULT_MAX_RPS, RunOptions};
-pub use progress::Progress;
-pub use s3::{S3Source, parse_s3_url, s3_client_from_env};
-pub use source::{LIST_PAGE, LocalDir, ObjectMeta, ObjectReader, ObjectSource, SourceError};
-pub use summary::{FileFailure, FileReport, Summary};
+pub use deliver::{RateLimited, Sent, backfill_policy, deliver_messages};
+pub use enqueue::enqueue;
+pub use files::JsonlFile;
+pub(crate) use files::StateFile;
+pub(crate) use key::KeyFilter;
+pub use lambda::{BackfillWorker, handle_tasks};
+pub use options::{BackfillOptions, DEFAULT_MAX_RPS, RunOptions};
+pub(crate) use progress::Progress;
+pub(crate) use s3::parse_s3_url;
+pub use s3::{S3Source, s3_client_from_env};
+pub(crate) use source::SourceError;
+pub use source::{LocalDir, ObjectSource};
+pub(crate) use summary::FileReport;
+pub use summary::Summary;
 
 use crate::config::{Config, ConfigError, RouteId};
 use crate::ports::{Clock, Deliver, Park, QueueError};
@@ -48,24 +51,38 @@ pub enum BackfillError {
     /// The caller's fault: fix the command line.
     #[error("{0}")]
     Usage(String),
+    /// Configuration is missing or invalid.
     #[error("{0}")]
     Config(#[from] ConfigError),
+    /// The source (S3 or local folder) could not be listed or read.
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error("cannot use the state file {path}: {error}")]
-    State { path: String, error: std::io::Error },
+    /// The `--state` file could not be read or written.
+    State {
+        /// The file's path.
+        path: String,
+        /// What went wrong.
+        error: std::io::Error,
+    },
+    /// The queue did not accept some object tasks (`--enqueue`).
     #[error("cannot enqueue: {0}")]
     Enqueue(QueueError),
 }
 
 /// The outside world of a run: where objects come from and where messages and dead letters go.
 pub struct Backfill {
+    /// Where objects are listed and read from.
     pub source: Arc<dyn ObjectSource>,
+    /// Segment, usually wrapped in [`RateLimited`].
     pub segment: Arc<dyn Deliver>,
     /// The dead-letter queue, or a [`JsonlFile`].
     pub dead_letters: Arc<dyn Park>,
+    /// Wall-clock time, passed in so tests can move it.
     pub clock: Arc<dyn Clock>,
+    /// Configuration (routes, Segment client).
     pub config: Arc<Config>,
+    /// How Segment requests are retried.
     pub policy: RetryPolicy,
     /// Draw a progress bar (else plain log lines).
     pub progress_bar: bool,

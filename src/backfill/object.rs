@@ -23,7 +23,7 @@ use crate::park::{DeadLetterReason, Envelope, dead_letter_events, pack_messages}
 use crate::transform::Mapped;
 
 /// Records mapped and sent together: a few Segment batches' worth.
-pub const CHUNK_RECORDS: usize = 2_000;
+pub(crate) const CHUNK_RECORDS: usize = 2_000;
 
 /// Chunks buffered between the decoder and the sender, per object.
 const CHUNKS_IN_FLIGHT: usize = 2;

@@ -9,7 +9,7 @@ use super::key::{KeyFilter, parse_instant};
 
 /// Default `--lag-hours`: how long after an event's `time` Braze may still queue it. Offline
 /// devices send events days late; raise it to catch those.
-pub const DEFAULT_LAG_HOURS: u32 = 24;
+pub(crate) const DEFAULT_LAG_HOURS: u32 = 24;
 
 /// Default `--max-rps`: Segment requests per second, well under what one source takes, so the
 /// live path keeps its share (<https://segment.com/docs/connections/rate-limits/>).
@@ -65,16 +65,22 @@ pub struct BackfillOptions {
 /// a `BackfillQueue` message. Times are UNIX seconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunOptions {
+    /// Only these event types; empty means all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub event_types: Vec<String>,
+    /// Only events with `time` at or after this, UNIX seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<i64>,
+    /// Only events with `time` before this, UNIX seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<i64>,
+    /// Hours of `date=` folders read past `until`.
     #[serde(default)]
     pub lag_hours: u32,
+    /// The route whose Segment source receives the events.
     #[serde(default = "default_route")]
     pub route: String,
+    /// Read and map only; send nothing.
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -119,7 +125,7 @@ impl BackfillOptions {
 }
 
 impl RunOptions {
-    pub fn key_filter(&self) -> KeyFilter {
+    pub(crate) fn key_filter(&self) -> KeyFilter {
         KeyFilter {
             event_types: self.event_types.clone(),
             since: self.since,

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Interval between plain progress lines.
-pub const LOG_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const LOG_EVERY: Duration = Duration::from_secs(10);
 
-pub struct Progress {
+pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     records: AtomicU64,
     files: AtomicU64,
@@ -50,7 +50,7 @@ impl Progress {
         self.update(total);
     }
 
-    pub fn file_done(&self) {
+    pub(crate) fn file_done(&self) {
         self.files.fetch_add(1, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.inc(1);

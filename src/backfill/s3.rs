@@ -14,12 +14,13 @@ use super::source::{LIST_PAGE, ObjectMeta, ObjectReader, ObjectSource, SourceErr
 const CHUNKS_IN_FLIGHT: usize = 8;
 
 /// `s3://bucket/prefix` split into bucket and prefix (which may be empty).
-pub fn parse_s3_url(url: &str) -> Option<(String, String)> {
+pub(crate) fn parse_s3_url(url: &str) -> Option<(String, String)> {
     let rest = url.strip_prefix("s3://")?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     (!bucket.is_empty()).then(|| (bucket.to_owned(), prefix.to_owned()))
 }
 
+/// The production [`ObjectSource`](super::ObjectSource): objects under one prefix of one S3 bucket.
 pub struct S3Source {
     client: Client,
     bucket: String,
@@ -27,6 +28,7 @@ pub struct S3Source {
 }
 
 impl S3Source {
+    /// Reads objects of `bucket` whose keys start with `prefix` (may be empty).
     pub fn new(client: Client, bucket: impl Into<String>, prefix: impl Into<String>) -> Self {
         Self {
             client,

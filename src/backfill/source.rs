@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 /// Keys a listing call returns at most; S3's `ListObjectsV2` page size
 /// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html>).
-pub const LIST_PAGE: usize = 1_000;
+pub(crate) const LIST_PAGE: usize = 1_000;
 
 /// One object: its key (an S3 key, or a path for a local folder) and size in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,12 +28,12 @@ pub enum SourceError {
 }
 
 /// A blocking reader over one object's bytes, fed as they arrive (never the whole object).
-pub type ObjectReader = Box<dyn Read + Send>;
+pub(crate) type ObjectReader = Box<dyn Read + Send>;
 
 /// Lists and reads the objects under one root (an S3 prefix or a local folder).
 #[async_trait]
 pub trait ObjectSource: Send + Sync {
-    /// Up to [`LIST_PAGE`] keys after `start_after`, in a stable order; empty at the end.
+    /// Up to `LIST_PAGE` keys after `start_after`, in a stable order; empty at the end.
     async fn list_page(&self, start_after: Option<&str>) -> Result<Vec<ObjectMeta>, SourceError>;
     /// Opens one object for streaming reads.
     async fn open(&self, key: &str) -> Result<ObjectReader, SourceError>;
@@ -50,6 +50,7 @@ pub struct LocalDir {
 }
 
 impl LocalDir {
+    /// Reads `.avro` files under `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }

@@ -10,9 +10,9 @@ use serde::Serialize;
 const MAX_NAMED_FAILURES: usize = 100;
 
 /// Outcome names used in the per-type counts.
-pub const DELIVERED: &str = "delivered";
-pub const WOULD_DELIVER: &str = "would_deliver";
-pub const UNDELIVERED: &str = "undelivered";
+pub(crate) const DELIVERED: &str = "delivered";
+pub(crate) const WOULD_DELIVER: &str = "would_deliver";
+pub(crate) const UNDELIVERED: &str = "undelivered";
 
 /// What one object came to.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -60,21 +60,31 @@ pub struct FileFailure {
 /// The whole run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
+    /// Nothing was sent (`--dry-run`).
     pub dry_run: bool,
     /// Objects that passed the key filter.
     pub files_selected: u64,
     /// Of those, finished in an earlier run (`--state`).
     pub files_already_done: u64,
+    /// Objects read to the end.
     pub files_finished: u64,
+    /// Objects that could not be finished.
     pub files_failed: u64,
+    /// The failed objects, at most 100 named.
     pub failures: Vec<FileFailure>,
+    /// Records decoded.
     pub records: u64,
+    /// Records Segment accepted.
     pub delivered: u64,
+    /// Reason → records skipped.
     pub skipped: BTreeMap<String, u64>,
+    /// Reason → records dead-lettered.
     pub dead_lettered: BTreeMap<String, u64>,
+    /// Records a failed object left unaccounted for.
     pub undelivered: u64,
     /// Event type → outcome → records.
     pub by_event_type: BTreeMap<String, BTreeMap<String, u64>>,
+    /// A few mapped messages, for `--dry-run`.
     pub samples: Vec<serde_json::Value>,
 }
 

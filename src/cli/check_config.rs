@@ -12,7 +12,7 @@ use crate::config::{Config, DeliveryConfig, Route};
 /// Lambda would still need (`ready_for_lambda`, `problems`).
 ///
 /// Errors: [`CliError::Write`] only; an invalid configuration fails before, when it is read.
-pub fn check_config(config: &Config, out: &mut dyn Write) -> Result<(), CliError> {
+pub(crate) fn check_config(config: &Config, out: &mut dyn Write) -> Result<(), CliError> {
     let routes: Vec<Value> = config.routing.routes().iter().map(route_report).collect();
     let app_routes: BTreeMap<&str, &str> = config.routing.app_routes().collect();
     let env = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());

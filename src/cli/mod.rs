@@ -16,8 +16,8 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigError};
 
-pub use check_config::check_config;
-pub use transform::{TransformArgs, transform_command};
+pub(crate) use check_config::check_config;
+pub(crate) use transform::TransformArgs;
 
 /// `currents-segment`: the arguments of one run.
 #[derive(Debug, Parser)]

@@ -50,7 +50,7 @@ fn read_input(file: Option<&std::path::Path>) -> Result<Vec<u8>, CliError> {
 ///
 /// Errors: [`CliError::UnknownRoute`], [`CliError::Body`] for a body that is not a batch,
 /// [`CliError::Write`].
-pub fn transform_command(
+pub(crate) fn transform_command(
     body: &[u8],
     config: &Config,
     route: Option<&str>,

@@ -31,7 +31,9 @@ impl ConfigError {
 /// Timeouts and retry budget of the Segment client.
 #[derive(Clone, Debug)]
 pub struct SegmentClientConfig {
+    /// TCP connect timeout (`SEGMENT_CONNECT_TIMEOUT_MS`, default 2,000 ms).
     pub connect_timeout: Duration,
+    /// Whole-request timeout (`SEGMENT_TIMEOUT_MS`, default 10,000 ms).
     pub request_timeout: Duration,
     /// How long ingest keeps retrying Segment before it parks what is left.
     pub ingest_retry_budget: Duration,
@@ -44,14 +46,22 @@ pub struct QueueConfig {
     pub park_message_max_bytes: usize,
 }
 
+/// Everything the bridge reads from its environment, parsed once.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// Routes and their Segment targets.
     pub routing: Routing,
+    /// Bearer token Currents must send (`CURRENTS_AUTH_TOKEN`).
     pub auth_token: Option<Secret>,
+    /// Accept requests without a token (`ALLOW_UNAUTHENTICATED`).
     pub allow_unauthenticated: bool,
+    /// Largest request body accepted, in bytes (`MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
+    /// Parking limits.
     pub queues: QueueConfig,
+    /// How long replay keeps trying a parked message (`REPLAY_MAX_AGE_HOURS`, default 48 h).
     pub replay_max_age: Duration,
+    /// Segment client timeouts and retry budget.
     pub segment: SegmentClientConfig,
 }
 

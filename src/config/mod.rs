@@ -8,7 +8,10 @@ mod delivery;
 mod env;
 mod routes;
 
-pub use crate::mapping::{MappingOptions, PiiMode};
-pub use delivery::{DeliveryConfig, QueueUrl, QueueUrls};
-pub use env::{Config, ConfigError, QueueConfig, SegmentClientConfig};
-pub use routes::{DEFAULT_ROUTE as DEFAULT_ROUTE_NAME, DeliveryTargets, Route, RouteId, Routing, SegmentTarget};
+pub use crate::mapping::PiiMode;
+pub use delivery::DeliveryConfig;
+pub(crate) use delivery::QueueUrl;
+pub(crate) use env::ConfigError;
+pub use env::{Config, SegmentClientConfig};
+pub use routes::SegmentTarget;
+pub(crate) use routes::{DEFAULT_ROUTE as DEFAULT_ROUTE_NAME, DeliveryTargets, Route, RouteId, Routing};

@@ -10,7 +10,7 @@ use crate::mapping::{EventNaming, MappingOptions, PiiMode, UnknownEventTypes};
 use crate::secret::Secret;
 
 /// The route used when a request names none, and the only route of a single-key setup.
-pub const DEFAULT_ROUTE: &str = "default";
+pub(crate) const DEFAULT_ROUTE: &str = "default";
 
 const SEGMENT_US_ENDPOINT: &str = "https://api.segment.io";
 const SEGMENT_EU_ENDPOINT: &str = "https://events.eu1.segmentapis.com";
@@ -80,12 +80,12 @@ impl Routing {
     }
 
     /// The route for an app, if `APP_ROUTES` names it.
-    pub fn for_app(&self, app_id: &str) -> Option<RouteId> {
+    pub(crate) fn for_app(&self, app_id: &str) -> Option<RouteId> {
         self.app_routes.get(app_id).copied()
     }
 
     /// Whether `APP_ROUTES` names any app.
-    pub fn has_app_routes(&self) -> bool {
+    pub(crate) fn has_app_routes(&self) -> bool {
         !self.app_routes.is_empty()
     }
 

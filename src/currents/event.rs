@@ -21,13 +21,17 @@ pub struct User<'a> {
 /// A Currents event whose required fields are present and well typed.
 #[derive(Debug)]
 pub struct Event<'a> {
+    /// Currents event type, e.g. `users.messages.email.Open`.
     pub event_type: Cow<'a, str>,
+    /// Braze's event id.
     pub id: Cow<'a, str>,
     /// UNIX seconds, within years 1970..=9999.
     pub time: i64,
+    /// The user the event belongs to.
     pub user: User<'a>,
     /// `user.timezone`, or the event's own top-level `timezone` that some exports carry.
     pub timezone: Option<Cow<'a, str>>,
+    /// The event's `properties`, as input.
     pub properties: Properties<'a>,
 }
 
@@ -36,11 +40,14 @@ pub struct Event<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {detail}")]
 pub struct InvalidEvent {
+    /// Stable, log-safe error code.
     pub code: &'static str,
+    /// What is wrong, without quoting event data.
     pub detail: String,
 }
 
 impl InvalidEvent {
+    /// An error with a stable `code` and a `detail` that must not quote event data.
     pub fn new(code: &'static str, detail: impl Into<String>) -> Self {
         Self {
             code,
@@ -92,7 +99,7 @@ pub fn parse_event<'a>(raw: &'a RawValue) -> Result<Event<'a>, InvalidEvent> {
 /// `false` as soon as anything is off (an invalid event, or `each` returning `false`), which
 /// sends the caller to the per-event path (`parse_body` then [`parse_event`]). That path
 /// isolates bad events and keeps their raw text for the dead-letter queue.
-pub fn for_each_event_fast<'a>(body: &'a str, each: impl FnMut(Event<'a>) -> bool) -> bool {
+pub(crate) fn for_each_event_fast<'a>(body: &'a str, each: impl FnMut(Event<'a>) -> bool) -> bool {
     let mut deserializer = serde_json::Deserializer::from_str(body);
     BodySeed(each).deserialize(&mut deserializer).is_ok() && deserializer.end().is_ok()
 }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 /// Where one flat field goes in the HTTP shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Place {
+pub(crate) enum Place {
     /// Top level, under the same name (`id`, `time`).
     Top,
     /// Inside `user`, under the same name.
@@ -47,7 +47,7 @@ pub fn place(event_type: &str, field: &str) -> Place {
 /// Builds HTTP-shaped events field by field; null values are left out, as the HTTP
 /// shape never carries a null.
 #[derive(Debug)]
-pub struct HttpEventBuilder<'t> {
+pub(crate) struct HttpEventBuilder<'t> {
     event_type: &'t str,
     top: Map<String, Value>,
     user: Map<String, Value>,
@@ -120,7 +120,8 @@ impl<'t> HttpEventBuilder<'t> {
 ///   `properties.purchase_properties`, parsed;
 /// - banner `canvas_step_message_variation_id` becomes `canvas_step_message_variation_api_id`;
 /// - every other field goes into `properties` under its own name; null fields are dropped.
-pub fn flat_to_http(event_type: &str, flat: Map<String, Value>) -> Value {
+#[cfg(test)]
+pub(crate) fn flat_to_http(event_type: &str, flat: Map<String, Value>) -> Value {
     let mut builder = HttpEventBuilder::new(event_type);
     for (name, value) in flat {
         builder.field(&name, value);

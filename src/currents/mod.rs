@@ -2,9 +2,12 @@
 
 mod body;
 mod event;
-pub mod flat;
+pub(crate) mod flat;
 mod properties;
 
-pub use body::{BodyError, parse_body};
-pub use event::{Event, InvalidEvent, User, for_each_event_fast, parse_event};
-pub use properties::{BorrowedText, Properties, text};
+pub(crate) use body::BodyError;
+pub use body::parse_body;
+pub(crate) use event::for_each_event_fast;
+pub use event::{Event, InvalidEvent, parse_event};
+pub(crate) use properties::BorrowedText;
+pub use properties::{Properties, text};

@@ -14,10 +14,12 @@ pub struct Properties<'a> {
 }
 
 impl<'a> Properties<'a> {
+    /// Every pair, in input order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &'a RawValue)> + '_ {
         self.pairs.iter().map(|(k, v)| (k.as_ref(), *v))
     }
 
+    /// The raw value of the first property named `key`.
     pub fn get(&self, key: &str) -> Option<&'a RawValue> {
         self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
@@ -27,10 +29,12 @@ impl<'a> Properties<'a> {
         text(self.get(key)?)
     }
 
+    /// Number of properties.
     pub fn len(&self) -> usize {
         self.pairs.len()
     }
 
+    /// Whether there are no properties.
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }
@@ -46,7 +50,7 @@ pub fn text(raw: &RawValue) -> Option<Cow<'_, str>> {
 
 /// A string that borrows from the input unless it holds escapes.
 #[derive(Deserialize)]
-pub struct BorrowedText<'a>(#[serde(borrow)] pub Cow<'a, str>);
+pub(crate) struct BorrowedText<'a>(#[serde(borrow)] pub Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Properties<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

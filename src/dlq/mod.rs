@@ -17,10 +17,11 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-pub use ops::{HIDE_FOR, Ports, RedriveFilter, RedriveReport, export, peek, stats};
-pub use queue::{DrainQueue, Received, SqsDrain};
+pub(crate) use ops::RedriveFilter;
+pub use ops::{Ports, export, peek, stats};
+pub use queue::{Received, SqsDrain};
 pub use redrive::redrive;
-pub use report::{Inspected, Stats, redact};
+pub use report::Stats;
 
 use crate::park::{PayloadStore, ResolveError, S3PayloadStore, SqsQueue, client_from_env};
 use crate::ports::{Park, QueueError};
@@ -66,10 +67,12 @@ pub struct DlqArgs {
     /// Read at most this many messages in one run.
     #[arg(long = "max-messages", default_value_t = 100_000)]
     pub max_messages: usize,
+    /// What to do.
     #[command(subcommand)]
     pub command: DlqCommand,
 }
 
+/// The `dlq` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum DlqCommand {
     /// Envelopes and events by reason, by route and by age.
@@ -81,6 +84,7 @@ pub enum DlqCommand {
     },
     /// Show a few envelopes, one JSON line each, PII redacted.
     Peek {
+        /// How many envelopes to show.
         #[arg(short = 'n', default_value_t = 10)]
         n: usize,
         /// Show emails, phone numbers and user ids as they are.
@@ -88,7 +92,10 @@ pub enum DlqCommand {
         show_pii: bool,
     },
     /// Write every dead letter to FILE as JSON Lines, S3-offloaded payloads included.
-    Export { file: PathBuf },
+    Export {
+        /// The JSON Lines file to write.
+        file: PathBuf,
+    },
     /// Move dead letters to RetryQueue for replay.
     Redrive {
         /// Only envelopes with this reason (invalid_event, permanent_failure, expired, …).
@@ -113,12 +120,16 @@ pub enum DlqCommand {
 /// What went wrong in a `dlq` run. Reading is undone (messages released) before it is returned.
 #[derive(Debug, thiserror::Error)]
 pub enum DlqError {
+    /// The queue failed.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// An offloaded payload could not be read.
     #[error("could not read an offloaded payload: {0}")]
     Resolve(#[from] ResolveError),
+    /// The output file could not be written.
     #[error("could not write the output: {0}")]
     Io(#[from] std::io::Error),
+    /// `redrive` without a RetryQueue URL.
     #[error("redrive needs RetryQueue: set RETRY_QUEUE_URL or pass --retry-queue-url")]
     NoRetryQueue,
 }

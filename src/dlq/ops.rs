@@ -17,13 +17,15 @@ use crate::ports::Park;
 
 /// How long a read message stays hidden from other readers (replay, another operator) while
 /// the tool works; it is released at the end either way.
-pub const HIDE_FOR: Duration = Duration::from_secs(300);
+pub(crate) const HIDE_FOR: Duration = Duration::from_secs(300);
 
 /// What the operations talk to.
 pub struct Ports<'p> {
+    /// The dead-letter queue.
     pub dead_letters: &'p dyn DrainQueue,
     /// RetryQueue, for `redrive`.
     pub retry: Option<&'p dyn Park>,
+    /// Where S3-offloaded payloads are read, if configured.
     pub store: Option<&'p dyn PayloadStore>,
     /// Upper bound on messages read in one run.
     pub max_messages: usize,
@@ -50,7 +52,7 @@ pub struct RedriveReport {
 }
 
 /// A progress bar on stderr when it is a terminal; hidden otherwise.
-pub fn progress() -> ProgressBar {
+pub(crate) fn progress() -> ProgressBar {
     use std::io::IsTerminal;
     if std::io::stderr().is_terminal() {
         ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())

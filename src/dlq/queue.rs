@@ -10,8 +10,11 @@ use crate::ports::QueueError;
 /// One message as a queue handed it over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
+    /// The queue's message id.
     pub message_id: String,
+    /// Handle to delete or release this receipt.
     pub receipt_handle: String,
+    /// The message body.
     pub body: String,
 }
 
@@ -28,13 +31,14 @@ pub trait DrainQueue: Send + Sync {
     async fn release(&self, receipt_handle: &str) -> Result<(), QueueError>;
 }
 
-/// The production [`DrainQueue`] over one SQS queue.
+/// The production `DrainQueue` over one SQS queue.
 pub struct SqsDrain {
     client: Client,
     url: String,
 }
 
 impl SqsDrain {
+    /// Drains the SQS queue at `url`.
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         Self {
             client,

@@ -58,11 +58,17 @@ impl Inspected {
 /// `1d_to_7d`, `over_7d`, measured from `first_failed_at`.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Stats {
+    /// Envelopes read.
     pub total: usize,
+    /// Events in them.
     pub events: usize,
+    /// Reason → events.
     pub by_reason: BTreeMap<String, usize>,
+    /// Route → events.
     pub by_route: BTreeMap<String, usize>,
+    /// Age bucket → events.
     pub by_age: BTreeMap<String, usize>,
+    /// Earliest `first_failed_at`, if any.
     #[serde(with = "time::serde::rfc3339::option")]
     pub oldest_first_failed_at: Option<OffsetDateTime>,
 }
@@ -139,7 +145,7 @@ const PII_KEYS: &[&str] = &[
 
 /// `dlq peek` without `--show-pii`: the envelope as JSON with every value under a PII key,
 /// any string holding `@`, and every embedded raw body replaced by `"[redacted]"`.
-pub fn redact(letter: &Inspected) -> Value {
+pub(crate) fn redact(letter: &Inspected) -> Value {
     if letter.envelope.is_none() {
         return Value::String(format!(
             "[redacted: {} bytes that are not an envelope]",

@@ -18,7 +18,7 @@ pub enum AuthError {
 /// Checks the `Authorization` header values against the configured token. Exactly one header
 /// with the `Bearer` scheme (any case, RFC 7235) is accepted. The comparison runs on SHA-256
 /// digests in constant time, so neither the token's bytes nor its length leak through timing.
-pub fn authorize<'h>(
+pub(crate) fn authorize<'h>(
     mut headers: impl Iterator<Item = &'h [u8]>,
     token: Option<&Secret>,
     allow_unauthenticated: bool,

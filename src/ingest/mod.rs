@@ -7,8 +7,8 @@ mod handler;
 mod pipeline;
 mod request;
 
-pub use auth::{AuthError, authorize};
+pub(crate) use auth::{AuthError, authorize};
 pub use body::decode_body;
-pub use error::IngestError;
-pub use pipeline::{Counts, Ingest};
-pub use request::{IngestRequest, route_from_path};
+pub(crate) use error::IngestError;
+pub(crate) use pipeline::Counts;
+pub use pipeline::Ingest;

@@ -19,7 +19,7 @@ pub struct IngestRequest<'r> {
 }
 
 /// `/currents/{route}` → `Some(route)`; any stage or emulator prefix before `currents` is ignored.
-pub fn route_from_path(path: &str) -> Option<&str> {
+pub(crate) fn route_from_path(path: &str) -> Option<&str> {
     let mut segments = path.split('/').filter(|s| !s.is_empty());
     segments.by_ref().find(|s| *s == "currents")?;
     segments.next()

@@ -7,9 +7,10 @@ mod pii;
 mod timestamp;
 mod track;
 
-pub use names::{BuiltinName, CLASSIC_EVENT_COUNT, EVENT_NAMES, EVENT_TABLE, EventSpec, Moves, builtin};
-pub use naming::{EffectiveName, SegmentName, effective_names, segment_name};
-pub use options::{EventNaming, MappingOptions, PiiMode, UnknownEventTypes};
-pub use pii::{hash_email, hash_phone, hash_text};
-pub use timestamp::{iso8601_millis, iso8601_seconds};
-pub use track::{Lifted, TrackInput, render_track, write_track};
+pub use names::{BuiltinName, CLASSIC_EVENT_COUNT, EVENT_NAMES, EVENT_TABLE, Moves, builtin};
+pub(crate) use naming::segment_name;
+pub use naming::{EffectiveName, SegmentName, effective_names};
+pub use options::PiiMode;
+pub(crate) use options::{EventNaming, MappingOptions, UnknownEventTypes};
+pub(crate) use timestamp::iso8601_millis;
+pub(crate) use track::{Lifted, TrackInput, render_track};

@@ -27,15 +27,15 @@ impl Moves {
     pub const PLATFORM: Moves = Moves(1 << 4);
     /// `os_version` → `context.os.version`. Braze's connector drops `os_version`; this bridge
     /// keeps it in Segment's standard place. Set on every built-in type.
-    pub const OS_VERSION: Moves = Moves(1 << 5);
+    pub(crate) const OS_VERSION: Moves = Moves(1 << 5);
     /// `url` → `properties.link_url` (Email Link Clicked only).
-    pub const LINK_URL: Moves = Moves(1 << 6);
+    pub(crate) const LINK_URL: Moves = Moves(1 << 6);
     /// `content_card_id` → `properties.card_id` (content card events).
-    pub const CARD_ID: Moves = Moves(1 << 7);
+    pub(crate) const CARD_ID: Moves = Moves(1 << 7);
     /// The entries of `custom_properties` become top-level properties (custom events).
-    pub const CUSTOM_PROPERTIES: Moves = Moves(1 << 8);
+    pub(crate) const CUSTOM_PROPERTIES: Moves = Moves(1 << 8);
     /// The entries of `purchase_properties` become top-level properties (purchases).
-    pub const PURCHASE_PROPERTIES: Moves = Moves(1 << 9);
+    pub(crate) const PURCHASE_PROPERTIES: Moves = Moves(1 << 9);
 
     /// Whether every flag of `other` is set.
     pub const fn contains(self, other: Moves) -> bool {
@@ -62,7 +62,7 @@ pub enum BuiltinName {
     /// `users.behaviors.CustomEvent`: the custom event's own `properties.name`.
     CustomEventName,
     /// No Segment tab in Braze's glossary. Skipped as an unknown type unless
-    /// `EVENT_NAMING=legacy`, which sends it under [`EventSpec::legacy_name`].
+    /// `EVENT_NAMING=legacy`, which sends it under `EventSpec::legacy_name`.
     LegacyOnly,
 }
 

@@ -52,7 +52,7 @@ impl<'o> SegmentName<'o> {
     /// The Segment `event` for `event`. Errors with `empty_event_name` when it would be empty
     /// (a blank configured name, or a custom event without `properties.name`): Segment answers
     /// 200 to such a message and drops it.
-    pub fn resolve<'x>(self, event: &'x Event<'x>) -> Result<Cow<'x, str>, InvalidEvent>
+    pub(crate) fn resolve<'x>(self, event: &'x Event<'x>) -> Result<Cow<'x, str>, InvalidEvent>
     where
         'o: 'x,
     {
@@ -75,7 +75,7 @@ impl<'o> SegmentName<'o> {
 /// The name rule for `event_type` under `options`, or `None` when the type is unknown and is
 /// skipped (`unknown_event_type`). `spec` is `builtin(event_type)`, which the caller has
 /// already looked up for the event's context moves. No allocation.
-pub fn segment_name<'o>(
+pub(crate) fn segment_name<'o>(
     options: &'o MappingOptions,
     event_type: &str,
     spec: Option<&'static EventSpec>,
@@ -142,7 +142,7 @@ impl Serialize for EffectiveName<'_> {
 
 /// The effective name table of a route: every built-in type, every `EVENT_NAMES` key and every
 /// `EVENT_TYPES` entry, sorted by `event_type`, each with the rule the mapping applies to it
-/// (the same [`segment_name`] call). Types in none of those follow
+/// (the same `segment_name` call). Types in none of those follow
 /// `options.unknown_event_types`. Pure; for `currents-segment event-names [--json]`.
 pub fn effective_names(options: &MappingOptions) -> Vec<EffectiveName<'_>> {
     let mut types: BTreeSet<&str> = EVENT_TABLE.iter().map(|row| row.event_type).collect();

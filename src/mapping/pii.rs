@@ -15,18 +15,18 @@ fn sha256_hex(text: &str) -> String {
 }
 
 /// Email: trimmed and lower-cased before hashing.
-pub fn hash_email(email: &str) -> String {
+pub(crate) fn hash_email(email: &str) -> String {
     sha256_hex(&email.trim().to_lowercase())
 }
 
 /// Phone: the digits of its E.164 form (`+1 (555) 010-0199` → `15550100199`) before hashing.
-pub fn hash_phone(phone: &str) -> String {
+pub(crate) fn hash_phone(phone: &str) -> String {
     let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
     sha256_hex(&digits)
 }
 
 /// Free text (user agents, inbound SMS bodies): trimmed, case kept, since case is content.
-pub fn hash_text(text: &str) -> String {
+pub(crate) fn hash_text(text: &str) -> String {
     sha256_hex(text.trim())
 }
 

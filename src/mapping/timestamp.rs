@@ -25,13 +25,13 @@ impl fmt::Display for Iso {
 }
 
 /// A Currents `time` (UNIX seconds, already range-checked) as Segment's `timestamp`.
-pub fn iso8601_seconds(seconds: i64) -> impl fmt::Display {
+pub(crate) fn iso8601_seconds(seconds: i64) -> impl fmt::Display {
     // Range-checked by the parser (0..=year 9999), so the fallback is unreachable in practice.
     Iso(OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH))
 }
 
 /// A wall-clock instant, such as `sentAt`, in the same format.
-pub fn iso8601_millis(at: OffsetDateTime) -> String {
+pub(crate) fn iso8601_millis(at: OffsetDateTime) -> String {
     Iso(at.to_offset(time::UtcOffset::UTC)).to_string()
 }
 

@@ -42,7 +42,7 @@ fn context_field(key: &str) -> Option<(Moves, Slot)> {
 /// the two that pick a route. Each is taken only when it is a non-empty string; anything else
 /// stays in `properties` as it came.
 #[derive(Debug, Default)]
-pub struct Lifted<'a> {
+pub(crate) struct Lifted<'a> {
     /// `email_address` → `context.traits.email`.
     pub email: Option<Cow<'a, str>>,
     /// `to_phone_number` or `user_phone_number`, per event type → `context.traits.phone`.
@@ -66,7 +66,7 @@ pub struct Lifted<'a> {
 impl<'a> Lifted<'a> {
     /// Scans `properties` once. `moves` is the event type's row of the built-in table
     /// ([`Moves::NONE`] for types not in it, whose properties all pass through).
-    pub fn scan(properties: &Properties<'a>, moves: Moves) -> Self {
+    pub(crate) fn scan(properties: &Properties<'a>, moves: Moves) -> Self {
         let mut lifted = Lifted {
             moves,
             ..Lifted::default()
@@ -124,7 +124,7 @@ fn string_value(raw: &RawValue) -> Option<Cow<'_, str>> {
 }
 
 /// Everything [`write_track`] needs for one message.
-pub struct TrackInput<'e, 'a> {
+pub(crate) struct TrackInput<'e, 'a> {
     /// The parsed Currents event.
     pub event: &'e Event<'a>,
     /// What [`Lifted::scan`] found, with the event type's moves.
@@ -141,7 +141,7 @@ pub struct TrackInput<'e, 'a> {
 /// (<https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/>, "Max request size").
 /// `raw_len` is the byte length of the raw event, when known, to size the buffer.
 /// Errors with `message_too_large` above the limit.
-pub fn render_track(input: &TrackInput<'_, '_>, raw_len: Option<usize>) -> Result<String, InvalidEvent> {
+pub(crate) fn render_track(input: &TrackInput<'_, '_>, raw_len: Option<usize>) -> Result<String, InvalidEvent> {
     // A message is about as long as its event, so one allocation of that size usually suffices.
     // Slack in these buffers shares pages with their neighbours and so becomes resident memory:
     // estimate closely. Properties are copied byte for byte; the fixed fields add a few hundred.
@@ -166,7 +166,7 @@ pub fn render_track(input: &TrackInput<'_, '_>, raw_len: Option<usize>) -> Resul
 
 /// Serialises the message into `out` (cleared first). Messages carry no `sentAt`: it is stamped
 /// on each delivery attempt.
-pub fn write_track(input: &TrackInput<'_, '_>, out: &mut Vec<u8>) {
+pub(crate) fn write_track(input: &TrackInput<'_, '_>, out: &mut Vec<u8>) {
     out.clear();
     let event = input.event;
     let lifted = input.lifted;

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use super::sqs_text::sqs_safe;
 use crate::pack::pack;
 
-pub const ENVELOPE_VERSION: u32 = 1;
+pub(crate) const ENVELOPE_VERSION: u32 = 1;
 
 /// A raw event bigger than this is kept as a string excerpt so its envelope still fits SQS.
 const EVENT_EXCERPT_BYTES: usize = 16 * 1024;
@@ -38,20 +38,26 @@ impl DeadLetterReason {
     }
 }
 
+/// One parked or dead-lettered SQS message: a route's messages or events plus their delivery history, as JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Envelope {
+    /// Format version, currently 1.
     pub version: u32,
+    /// The route the messages belong to.
     pub route: String,
     /// When delivery first failed; replay measures the 48-hour window from here.
     #[serde(with = "time::serde::rfc3339")]
     pub first_failed_at: OffsetDateTime,
+    /// Segment requests made so far.
     #[serde(default)]
     pub attempts: u32,
+    /// The last failure, at most 200 bytes.
     #[serde(default)]
     pub last_error: String,
     /// Segment `track` messages without `sentAt`.
     #[serde(default)]
     pub messages: Vec<Box<RawValue>>,
+    /// Why it was dead-lettered; `None` while it is parked for retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<DeadLetterReason>,
     /// The raw Currents events, for `invalid_event`.
@@ -63,6 +69,7 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// An empty envelope; `last_error` is cut to 200 bytes.
     pub fn new(route: &str, first_failed_at: OffsetDateTime, attempts: u32, last_error: &str) -> Self {
         Self {
             version: ENVELOPE_VERSION,
@@ -77,6 +84,7 @@ impl Envelope {
         }
     }
 
+    /// Marks the envelope dead-lettered for `reason`.
     pub fn dead(mut self, reason: DeadLetterReason) -> Self {
         self.reason = Some(reason);
         self
@@ -84,7 +92,7 @@ impl Envelope {
 
     /// The SQS body: compact JSON in which every character SQS refuses is a `\u` escape
     /// (see [`super::sqs_safe`]), so SQS stores it and it decodes to the same values.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         // Every field serialises infallibly.
         let json = serde_json::to_string(self).unwrap_or_default();
         match sqs_safe(&json) {
@@ -95,7 +103,7 @@ impl Envelope {
 
     /// Raw Currents events plus Segment messages, plus the undecodable body if any: what an
     /// operator counts as the envelope's events.
-    pub fn event_count(&self) -> usize {
+    pub(crate) fn event_count(&self) -> usize {
         self.messages.len() + self.events.len() + usize::from(self.body.is_some())
     }
 }
@@ -119,7 +127,7 @@ pub fn decode(body: &str) -> Result<Envelope, EnvelopeError> {
 }
 
 /// Packs messages into as few envelopes as fit `max_bytes` each.
-pub fn pack_messages<S: AsRef<str>>(template: &Envelope, messages: &[S], max_bytes: usize) -> Vec<String> {
+pub(crate) fn pack_messages<S: AsRef<str>>(template: &Envelope, messages: &[S], max_bytes: usize) -> Vec<String> {
     let overhead = template.to_json().len() + 8;
     pack(
         // Sized as sent: escapes for characters SQS refuses make a message longer.
@@ -142,7 +150,7 @@ pub fn pack_messages<S: AsRef<str>>(template: &Envelope, messages: &[S], max_byt
 
 /// Packs raw Currents events into `invalid_event` envelopes of at most `max_bytes` each. Events
 /// are kept whole: one too large for any envelope gets an envelope of its own, which the queue
-/// adapter offloads to S3 (or, with no bucket, cuts down with [`fit_within`]).
+/// adapter offloads to S3 (or, with no bucket, cuts down with `fit_within`).
 pub fn dead_letter_events(template: &Envelope, events: &[&RawValue], max_bytes: usize) -> Vec<String> {
     let overhead = template.to_json().len() + 8;
     pack(
@@ -164,7 +172,7 @@ pub fn dead_letter_events(template: &Envelope, events: &[&RawValue], max_bytes: 
 /// event, and an undecodable `body`, too large to fit is replaced by a string holding its
 /// first 16 KiB. Returns the new body and how many values were cut, or `None` when `body` is
 /// not an envelope (it is then cut as plain text by the caller's queue, which refuses it).
-pub fn fit_within(body: &str, max_bytes: usize) -> Option<(String, usize)> {
+pub(crate) fn fit_within(body: &str, max_bytes: usize) -> Option<(String, usize)> {
     let mut envelope = decode(body).ok()?;
     let mut cut = 0;
     let budget = max_bytes.saturating_sub(1024);

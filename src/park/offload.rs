@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use super::envelope::{Envelope, EnvelopeError, decode};
 
 /// The class name AWS's extended clients write as the pointer's first element.
-pub const POINTER_CLASS: &str = "software.amazon.payloadoffloading.PayloadS3Pointer";
+pub(crate) const POINTER_CLASS: &str = "software.amazon.payloadoffloading.PayloadS3Pointer";
 
 /// The message attribute AWS's extended clients set on an offloaded message (a Number).
 pub const PAYLOAD_SIZE_ATTRIBUTE: &str = "ExtendedPayloadSize";
@@ -19,15 +19,17 @@ pub const PAYLOAD_SIZE_ATTRIBUTE: &str = "ExtendedPayloadSize";
 /// Where an offloaded body lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayloadPointer {
+    /// The S3 bucket.
     #[serde(rename = "s3BucketName")]
     pub bucket: String,
+    /// The object key.
     #[serde(rename = "s3Key")]
     pub key: String,
 }
 
 impl PayloadPointer {
     /// The SQS body for this pointer, exactly as AWS's extended clients write it.
-    pub fn to_body(&self) -> String {
+    pub(crate) fn to_body(&self) -> String {
         serde_json::json!([POINTER_CLASS, self]).to_string()
     }
 
@@ -46,7 +48,7 @@ impl PayloadPointer {
 #[error("large-payload store: {0}")]
 pub struct StoreError(pub String);
 
-/// Keeps message bodies too large for SQS. Production adapter: [`S3PayloadStore`].
+/// Keeps message bodies too large for SQS. Production adapter: `S3PayloadStore`.
 #[async_trait]
 pub trait PayloadStore: Send + Sync {
     /// Stores `body` whole and returns where it is. Storing the same body twice is harmless.
@@ -57,7 +59,7 @@ pub trait PayloadStore: Send + Sync {
 
 /// The key a body is stored under: its SHA-256, so a re-sent body overwrites its own copy
 /// instead of adding one.
-pub fn payload_key(body: &str) -> String {
+pub(crate) fn payload_key(body: &str) -> String {
     let digest = Sha256::digest(body.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("currents-segment/{hex}.json")
@@ -75,7 +77,7 @@ pub enum ResolveError {
 }
 
 /// The full body of a queue message: the body itself, or what its S3 pointer points at.
-pub async fn resolve_body(body: &str, store: Option<&dyn PayloadStore>) -> Result<String, ResolveError> {
+pub(crate) async fn resolve_body(body: &str, store: Option<&dyn PayloadStore>) -> Result<String, ResolveError> {
     match PayloadPointer::from_body(body) {
         None => Ok(body.to_owned()),
         Some(pointer) => Ok(store.ok_or(ResolveError::NoStore)?.get(&pointer).await?),

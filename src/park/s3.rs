@@ -16,6 +16,7 @@ pub struct S3PayloadStore {
 }
 
 impl S3PayloadStore {
+    /// Stores payloads in `bucket`.
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
         Self {
             client,

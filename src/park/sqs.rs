@@ -40,6 +40,7 @@ struct Outgoing {
     payload_size: Option<usize>,
 }
 
+/// The production [`Park`](crate::ports::Park) and [`Postpone`](crate::ports::Postpone) over one SQS queue.
 pub struct SqsQueue {
     client: Client,
     url: String,
@@ -311,7 +312,7 @@ pub async fn client_from_env() -> Client {
 /// The AWS SDK configuration every client of ours shares: the standard chain for region,
 /// credentials and `AWS_ENDPOINT_URL`, with short timeouts so a call that cannot reach AWS
 /// fails within the invocation (1 s connect, 2 s per attempt, 5 s per operation).
-pub async fn aws_sdk_config() -> aws_config::SdkConfig {
+pub(crate) async fn aws_sdk_config() -> aws_config::SdkConfig {
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(1))
         .operation_attempt_timeout(Duration::from_secs(2))

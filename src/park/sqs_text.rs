@@ -17,13 +17,13 @@ pub fn sqs_allows(c: char) -> bool {
 
 /// `json` with every character SQS refuses (U+FFFE, U+FFFF, C0 controls) written as a JSON
 /// `\uXXXX` escape. Borrows when nothing needs escaping, which is the common case.
-pub fn sqs_safe(json: &str) -> Cow<'_, str> {
+pub(crate) fn sqs_safe(json: &str) -> Cow<'_, str> {
     escape_where(json, |c| !sqs_allows(c))
 }
 
 /// `json` written in ASCII only: every non-ASCII or refused character becomes a `\uXXXX`
 /// escape (a surrogate pair above U+FFFF). The form of last resort when SQS refuses a body.
-pub fn ascii_only(json: &str) -> Cow<'_, str> {
+pub(crate) fn ascii_only(json: &str) -> Cow<'_, str> {
     escape_where(json, |c| !c.is_ascii() || !sqs_allows(c))
 }
 

@@ -18,7 +18,7 @@ use crate::segment::RetryPolicy;
 
 /// The parts of an SQS record replay needs.
 #[derive(Debug, Clone)]
-pub struct ReplayRecord {
+pub(crate) struct ReplayRecord {
     /// SQS's message id, echoed in a batch-item failure.
     pub message_id: String,
     /// Handle for changing the message's visibility.

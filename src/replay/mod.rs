@@ -6,5 +6,4 @@ mod handler;
 mod record;
 
 pub use expiry::{is_expired, visibility_backoff};
-pub use handler::{Replay, ReplayRecord};
-pub use record::RecordOutcome;
+pub use handler::Replay;

@@ -17,7 +17,7 @@ use crate::transform::transform;
 
 /// How a record ended. Only `StillFailing` and `Unsettled` leave it on the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordOutcome {
+pub(crate) enum RecordOutcome {
     /// Everything in it was delivered (or skipped by a documented rule).
     Replayed,
     /// Segment is still failing; SQS keeps it, hidden for a backoff.
@@ -32,7 +32,7 @@ pub enum RecordOutcome {
 
 impl RecordOutcome {
     /// Whether SQS must keep the record (a batch-item failure).
-    pub fn keeps_record(self) -> bool {
+    pub(crate) fn keeps_record(self) -> bool {
         matches!(self, Self::StillFailing | Self::Unsettled)
     }
 }

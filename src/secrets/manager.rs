@@ -26,7 +26,7 @@ impl SecretsManagerSource {
     /// Reads `secret_id` with a client built from `config`. Pass the `SdkConfig` the SQS client
     /// is built from (region, credentials, `AWS_ENDPOINT_URL`, short timeouts), so a cold start
     /// or refresh that cannot reach Secrets Manager fails within the invocation.
-    pub fn from_sdk_config(config: &aws_config::SdkConfig, secret_id: impl Into<String>) -> Self {
+    pub(crate) fn from_sdk_config(config: &aws_config::SdkConfig, secret_id: impl Into<String>) -> Self {
         Self::new(Client::new(config), secret_id)
     }
 }

@@ -39,7 +39,7 @@ use crate::config::ConfigError;
 use crate::secret::Secret;
 
 /// Default refresh interval, in seconds, when `SECRETS_TTL_SECONDS` is unset.
-pub const DEFAULT_TTL_SECONDS: u64 = 300;
+pub(crate) const DEFAULT_TTL_SECONDS: u64 = 300;
 
 /// Reading the secret failed. The text names the secret and the cause, never its value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,7 +68,7 @@ pub trait CredentialSource: Send + Sync {
 /// Where the secret is and how often to re-read it, from `SECRETS_ARN` and
 /// `SECRETS_TTL_SECONDS`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretsSettings {
+pub(crate) struct SecretsSettings {
     /// The secret's ARN (or name), passed to `GetSecretValue` as `SecretId`.
     pub secret_id: String,
     /// Minimum time between two reads of the secret.

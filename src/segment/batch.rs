@@ -22,7 +22,7 @@ pub fn plan_batches<S: AsRef<str>>(messages: &[S]) -> Vec<Range<usize>> {
 }
 
 /// `{"batch":[...],"sentAt":"..."}`. `sent_at` is the time of this attempt: a stale `sentAt`
-/// would shift Segment's corrected timestamp by the retry delay (https://segment.com/docs/connections/spec/common/#timestamps).
+/// would shift Segment's corrected timestamp by the retry delay (<https://segment.com/docs/connections/spec/common/#timestamps>).
 pub fn batch_body<S: AsRef<str>>(messages: &[S], sent_at: OffsetDateTime) -> Vec<u8> {
     let size: usize = messages.iter().map(|m| m.as_ref().len() + 1).sum();
     let mut body = Vec::with_capacity(size + BATCH_OVERHEAD);

@@ -10,11 +10,13 @@ use super::retry::parse_retry_after;
 use crate::config::{SegmentClientConfig, SegmentTarget};
 use crate::ports::{AttemptError, Deliver};
 
+/// The production [`Deliver`]: HTTPS to Segment's `/v1/batch` with reqwest.
 pub struct SegmentHttp {
     client: reqwest::Client,
 }
 
 impl SegmentHttp {
+    /// A client with the configured timeouts; errors if reqwest cannot build the client.
     pub fn new(config: &SegmentClientConfig) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)

@@ -45,17 +45,23 @@ impl RetryPolicy {
 /// How a batch ended. `attempts` counts HTTP requests made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchOutcome {
+    /// Segment took the batch.
     Delivered {
+        /// HTTP requests made.
         attempts: u32,
     },
     /// Still failing when retries or time ran out: park it.
     Retryable {
+        /// HTTP requests made.
         attempts: u32,
+        /// The last failure, for the envelope.
         last_error: String,
     },
     /// Segment refused it in a way that will not change: dead-letter it.
     Permanent {
+        /// HTTP requests made.
         attempts: u32,
+        /// The last failure, for the envelope.
         last_error: String,
         /// The HTTP status Segment answered.
         status: u16,
@@ -163,7 +169,7 @@ impl DeliveryReport {
     }
 
     /// Messages Segment refused for good.
-    pub fn permanent_count(&self) -> usize {
+    pub(crate) fn permanent_count(&self) -> usize {
         self.permanent.iter().map(|u| u.range.len()).sum()
     }
 }

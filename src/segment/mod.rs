@@ -7,5 +7,5 @@ mod retry;
 
 pub use batch::{batch_body, plan_batches};
 pub use client::SegmentHttp;
-pub use deliver::{BatchOutcome, Delivery, DeliveryReport, RetryPolicy, Undelivered, deliver_batch, deliver_messages};
-pub use retry::{Disposition, classify, parse_retry_after};
+pub(crate) use deliver::Undelivered;
+pub use deliver::{BatchOutcome, Delivery, DeliveryReport, RetryPolicy, deliver_batch, deliver_messages};

@@ -1,15 +1,15 @@
 //! Which failures are worth another try, and how long to wait. Follows the policy Segment's
-//! own analytics-next adopted in 2026 (https://github.com/segmentio/analytics-next).
+//! own analytics-next adopted in 2026 (<https://github.com/segmentio/analytics-next>).
 
 use std::time::{Duration, SystemTime};
 
 use crate::ports::AttemptError;
 
 /// Longest `Retry-After` we honour; analytics-next caps it the same way.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Disposition {
+pub(crate) enum Disposition {
     /// Try again, after `after` if Segment said so.
     Retry { after: Option<Duration> },
     /// The same request will fail again: dead-letter it.
@@ -18,7 +18,7 @@ pub enum Disposition {
 
 /// 408, 410, 429, 460 and 5xx other than 501 and 505 are transient, as are timeouts and
 /// connection failures. Every other status is permanent.
-pub fn classify(error: &AttemptError) -> Disposition {
+pub(crate) fn classify(error: &AttemptError) -> Disposition {
     match *error {
         AttemptError::Timeout | AttemptError::Connection(_) => Disposition::Retry { after: None },
         AttemptError::Status { status, retry_after } => match status {
@@ -31,7 +31,7 @@ pub fn classify(error: &AttemptError) -> Disposition {
 }
 
 /// `Retry-After` as delay-seconds or an HTTP date, capped at [`MAX_RETRY_AFTER`].
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     let delay = match value.parse::<u64>() {
         Ok(seconds) => Duration::from_secs(seconds),
