@@ -31,5 +31,6 @@ pub mod segment;
 pub(crate) mod settle;
 pub mod telemetry;
 pub(crate) mod text;
+pub(crate) mod timestamp;
 pub mod transform;
 pub mod wiring;

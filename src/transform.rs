@@ -176,14 +176,14 @@ fn map_event<'a>(
     // such messages (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/#errors).
     if user_id.is_none() && event.user.user_id.is_none() {
         return Err(InvalidEvent::new(
-            "no_identity",
+            crate::currents::InvalidReason::NoIdentity,
             "neither `external_user_id` nor `user_id` is set",
         ));
     }
     let name = rule.resolve(&event)?;
     if event.id.chars().count() >= SEGMENT_MAX_MESSAGE_ID_CHARS {
         return Err(InvalidEvent::new(
-            "message_id_too_long",
+            crate::currents::InvalidReason::MessageIdTooLong,
             "`id` has 100 or more characters",
         ));
     }

@@ -126,9 +126,8 @@ fn mapping_options(get: &impl Fn(&str) -> Option<String>) -> Result<MappingOptio
         },
         event_types: get("EVENT_TYPES").as_deref().and_then(routes::parse_event_types),
         pii: match get("PII_MODE") {
-            Some(text) => {
-                PiiMode::parse(&text).ok_or_else(|| ConfigError::invalid("PII_MODE", "must be keep, hash or drop"))?
-            }
+            Some(text) => PiiMode::parse(&text.to_ascii_lowercase())
+                .ok_or_else(|| ConfigError::invalid("PII_MODE", "must be keep, hash or drop"))?,
             None => PiiMode::Keep,
         },
         integrations: get("INTEGRATIONS")
@@ -166,7 +165,7 @@ fn choice<T: Default>(
 ) -> Result<T, ConfigError> {
     match get(var) {
         None => Ok(T::default()),
-        Some(text) => parse(&text).ok_or_else(|| ConfigError::invalid(var, expected)),
+        Some(text) => parse(&text.to_ascii_lowercase()).ok_or_else(|| ConfigError::invalid(var, expected)),
     }
 }
 

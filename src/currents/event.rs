@@ -35,22 +35,50 @@ pub struct Event<'a> {
     pub properties: Properties<'a>,
 }
 
+crate::string_enum::string_enum! {
+    /// The stable, log-safe code of an invalid event (the `InvalidEvent` metric's `Reason`, the
+    /// envelope's `last_error` prefix and the CLI's `reason`).
+    pub enum InvalidReason {
+        /// Not a JSON object, a field of the wrong type, or a field given twice.
+        MalformedEvent = "malformed_event",
+        /// No `id`.
+        MissingId = "missing_id",
+        /// No `event_type`.
+        MissingEventType = "missing_event_type",
+        /// No `time`.
+        MissingTime = "missing_time",
+        /// `time` not an integer, negative, or past year 9999 (almost surely milliseconds).
+        InvalidTime = "invalid_time",
+        /// Neither `external_user_id` nor `user_id` (Segment would drop it silently).
+        NoIdentity = "no_identity",
+        /// `id` of 100 characters or more (Segment's `messageId` limit).
+        MessageIdTooLong = "message_id_too_long",
+        /// The Segment message is over 32,000 bytes.
+        MessageTooLarge = "message_too_large",
+        /// A configured name is empty, or a custom event has no `properties.name`.
+        EmptyEventName = "empty_event_name",
+    }
+}
+
 /// Why an event cannot be turned into a message. `code` is stable and safe to log; `detail`
 /// never quotes event data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {detail}")]
 pub struct InvalidEvent {
-    /// Stable, log-safe error code.
+    /// Stable, log-safe error code: `reason`'s spelling.
     pub code: &'static str,
+    /// The reason, typed.
+    pub reason: InvalidReason,
     /// What is wrong, without quoting event data.
     pub detail: String,
 }
 
 impl InvalidEvent {
-    /// An error with a stable `code` and a `detail` that must not quote event data.
-    pub fn new(code: &'static str, detail: impl Into<String>) -> Self {
+    /// An error for `reason`, with a `detail` that must not quote event data.
+    pub fn new(reason: InvalidReason, detail: impl Into<String>) -> Self {
         Self {
-            code,
+            code: reason.as_str(),
+            reason,
             detail: detail.into(),
         }
     }
@@ -173,15 +201,20 @@ impl<'a> WireEvent<'a> {
     fn into_event(self) -> Result<Event<'a>, InvalidEvent> {
         if self.undecodable.is_some() {
             return Err(InvalidEvent::new(
-                "malformed_event",
+                crate::currents::InvalidReason::MalformedEvent,
                 "the event is not valid UTF-8 JSON; its bytes are kept in base64 in `undecodable_event_base64`",
             ));
         }
         let id = self.id.map(|t| t.0).filter(|id| !id.is_empty());
-        let id = id.ok_or_else(|| InvalidEvent::new("missing_id", "`id` is missing or empty"))?;
+        let id =
+            id.ok_or_else(|| InvalidEvent::new(crate::currents::InvalidReason::MissingId, "`id` is missing or empty"))?;
         let event_type = self.event_type.map(|t| t.0).filter(|t| !t.is_empty());
-        let event_type =
-            event_type.ok_or_else(|| InvalidEvent::new("missing_event_type", "`event_type` is missing"))?;
+        let event_type = event_type.ok_or_else(|| {
+            InvalidEvent::new(
+                crate::currents::InvalidReason::MissingEventType,
+                "`event_type` is missing",
+            )
+        })?;
         let time = parse_time(self.time)?;
         let user = self.user.unwrap_or(WireUser {
             user_id: None,
@@ -207,14 +240,18 @@ impl<'a> WireEvent<'a> {
 
 fn parse_time(raw: Option<&RawValue>) -> Result<i64, InvalidEvent> {
     let raw = raw.map(RawValue::get).filter(|t| *t != "null");
-    let text = raw.ok_or_else(|| InvalidEvent::new("missing_time", "`time` is missing"))?;
-    let time: i64 = text
-        .parse()
-        .map_err(|_| InvalidEvent::new("invalid_time", "`time` must be an integer of UNIX seconds"))?;
+    let text =
+        raw.ok_or_else(|| InvalidEvent::new(crate::currents::InvalidReason::MissingTime, "`time` is missing"))?;
+    let time: i64 = text.parse().map_err(|_| {
+        InvalidEvent::new(
+            crate::currents::InvalidReason::InvalidTime,
+            "`time` must be an integer of UNIX seconds",
+        )
+    })?;
     if !(0..=MAX_EVENT_TIME_SECS).contains(&time) {
         // Braze sends seconds; a value this large is almost surely milliseconds.
         return Err(InvalidEvent::new(
-            "invalid_time",
+            crate::currents::InvalidReason::InvalidTime,
             "`time` is negative or past year 9999 (milliseconds?)",
         ));
     }
@@ -224,10 +261,16 @@ fn parse_time(raw: Option<&RawValue>) -> Result<i64, InvalidEvent> {
 /// Names the first field of the wrong type. Runs only on the error path.
 fn diagnose(raw: &RawValue, error: &serde_json::Error) -> InvalidEvent {
     let Ok(fields) = serde_json::from_str::<Properties<'_>>(raw.get()) else {
-        return InvalidEvent::new("malformed_event", "the event is not a JSON object");
+        return InvalidEvent::new(
+            crate::currents::InvalidReason::MalformedEvent,
+            "the event is not a JSON object",
+        );
     };
     if let Some(field) = crate::text::duplicate_field(error) {
-        return InvalidEvent::new("malformed_event", format!("field `{field}` appears twice"));
+        return InvalidEvent::new(
+            crate::currents::InvalidReason::MalformedEvent,
+            format!("field `{field}` appears twice"),
+        );
     }
     for (name, value) in fields.iter() {
         let first = value.get().as_bytes().first().copied();
@@ -240,7 +283,10 @@ fn diagnose(raw: &RawValue, error: &serde_json::Error) -> InvalidEvent {
             continue;
         }
         if let Some(expected) = expected {
-            return InvalidEvent::new("malformed_event", format!("field `{name}` must be {expected}"));
+            return InvalidEvent::new(
+                crate::currents::InvalidReason::MalformedEvent,
+                format!("field `{name}` must be {expected}"),
+            );
         }
         if name == "user"
             && let Err(error) = serde_json::from_str::<WireUser<'_>>(value.get())
@@ -250,10 +296,16 @@ fn diagnose(raw: &RawValue, error: &serde_json::Error) -> InvalidEvent {
             } else {
                 "has a field that is not a string"
             };
-            return InvalidEvent::new("malformed_event", format!("field `user` {which}"));
+            return InvalidEvent::new(
+                crate::currents::InvalidReason::MalformedEvent,
+                format!("field `user` {which}"),
+            );
         }
     }
-    InvalidEvent::new("malformed_event", "the event does not match the Currents format")
+    InvalidEvent::new(
+        crate::currents::InvalidReason::MalformedEvent,
+        "the event does not match the Currents format",
+    )
 }
 
 #[cfg(test)]

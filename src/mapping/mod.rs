@@ -4,7 +4,6 @@ mod names;
 mod naming;
 mod options;
 mod pii;
-mod timestamp;
 mod track;
 
 pub use names::{BuiltinName, CLASSIC_EVENT_COUNT, EVENT_NAMES, EVENT_TABLE, Moves, builtin};
@@ -12,5 +11,4 @@ pub(crate) use naming::segment_name;
 pub use naming::{EffectiveName, SegmentName, effective_names};
 pub use options::PiiMode;
 pub(crate) use options::{EventNaming, MappingOptions, UnknownEventTypes};
-pub(crate) use timestamp::iso8601_millis;
 pub(crate) use track::{Lifted, TrackInput, render_track};

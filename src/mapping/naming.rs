@@ -66,7 +66,10 @@ impl<'o> SegmentName<'o> {
                 Self::CustomEventName => "the custom event's `properties.name` is missing or empty",
                 _ => "the configured Segment event name is empty",
             };
-            return Err(InvalidEvent::new("empty_event_name", detail));
+            return Err(InvalidEvent::new(
+                crate::currents::InvalidReason::EmptyEventName,
+                detail,
+            ));
         }
         Ok(name)
     }

@@ -2,103 +2,47 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
-/// What happens to email addresses, phone numbers and user free text before they leave.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PiiMode {
-    /// Forward as received; what Braze's own connector does.
-    #[default]
-    Keep,
-    /// Replace with lower-case SHA-256 hex of the normalised value.
-    Hash,
-    /// Remove the values.
-    Drop,
-}
-
-impl PiiMode {
-    /// `keep`, `hash` or `drop`, any case; `None` for anything else.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "keep" => Some(Self::Keep),
-            "hash" => Some(Self::Hash),
-            "drop" => Some(Self::Drop),
-            _ => None,
-        }
-    }
-
-    /// The mode as an operator writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Keep => "keep",
-            Self::Hash => "hash",
-            Self::Drop => "drop",
-        }
+crate::string_enum::string_enum! {
+    /// What happens to email addresses, phone numbers and user free text before they leave
+    /// (`PII_MODE`, route key `pii_mode`).
+    #[derive(Default)]
+    pub enum PiiMode {
+        /// Forward as received; what Braze's own connector does.
+        #[default]
+        Keep = "keep",
+        /// Replace with lower-case SHA-256 hex of the normalised value.
+        Hash = "hash",
+        /// Remove the values.
+        Drop = "drop",
     }
 }
 
-/// Which published name set the built-in table uses (`EVENT_NAMING`, route key `event_naming`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EventNaming {
-    /// The headers of the Segment tabs in Braze's current Currents glossary.
-    #[default]
-    Braze,
-    /// The older Segment-for-Currents page's names where they differ (`iOS Foreground Push
-    /// Opened`, `Email Marked As Spam`, `Email Unsubscribed`), plus the five types this bridge
-    /// named before that have no Segment tab (News Feed, campaign and Canvas aborts).
-    Legacy,
-}
-
-impl EventNaming {
-    /// `braze` or `legacy`, any case; `None` for anything else.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "braze" => Some(Self::Braze),
-            "legacy" => Some(Self::Legacy),
-            _ => None,
-        }
-    }
-
-    /// The setting's value as an operator writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Braze => "braze",
-            Self::Legacy => "legacy",
-        }
+crate::string_enum::string_enum! {
+    /// Which published name set the built-in table uses (`EVENT_NAMING`, route key `event_naming`).
+    #[derive(Default)]
+    pub enum EventNaming {
+        /// The headers of the Segment tabs in Braze's current Currents glossary.
+        #[default]
+        Braze = "braze",
+        /// The older Segment-for-Currents page's names where they differ (`iOS Foreground Push
+        /// Opened`, `Email Marked As Spam`, `Email Unsubscribed`), plus the five types this bridge
+        /// named before that have no Segment tab (News Feed, campaign and Canvas aborts).
+        Legacy = "legacy",
     }
 }
 
-/// What happens to event types with no name (`UNKNOWN_EVENT_TYPES`, route key
-/// `unknown_event_types`): not built in, not in `EVENT_NAMES`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UnknownEventTypes {
-    /// Skipped with reason `unknown_event_type`.
-    #[default]
-    Skip,
-    /// Sent with the raw `event_type` as the Segment `event`, properties untouched.
-    Send,
-}
-
-impl UnknownEventTypes {
-    /// `skip` or `send`, any case; `None` for anything else.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "skip" => Some(Self::Skip),
-            "send" => Some(Self::Send),
-            _ => None,
-        }
-    }
-
-    /// The setting's value as an operator writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Skip => "skip",
-            Self::Send => "send",
-        }
+crate::string_enum::string_enum! {
+    /// What happens to event types with no name (`UNKNOWN_EVENT_TYPES`, route key
+    /// `unknown_event_types`): not built in, not in `EVENT_NAMES`.
+    #[derive(Default)]
+    pub enum UnknownEventTypes {
+        /// Skipped with reason `unknown_event_type`.
+        #[default]
+        Skip = "skip",
+        /// Sent with the raw `event_type` as the Segment `event`, properties untouched.
+        Send = "send",
     }
 }
 

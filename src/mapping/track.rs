@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use super::names::Moves;
 use super::options::{MappingOptions, PiiMode};
-use super::{pii, timestamp};
+use super::pii;
 use crate::currents::{Event, InvalidEvent, Properties, text};
 use crate::limits::SEGMENT_MAX_MESSAGE_BYTES;
 
@@ -153,7 +153,7 @@ pub(crate) fn render_track(input: &TrackInput<'_, '_>, raw_len: Option<usize>) -
     write_track(input, &mut buffer);
     if buffer.len() > SEGMENT_MAX_MESSAGE_BYTES {
         return Err(InvalidEvent::new(
-            "message_too_large",
+            crate::currents::InvalidReason::MessageTooLarge,
             format!(
                 "the Segment message is {} bytes, over the 32,000-byte limit",
                 buffer.len()
@@ -161,7 +161,8 @@ pub(crate) fn render_track(input: &TrackInput<'_, '_>, raw_len: Option<usize>) -
         ));
     }
     // serde_json writes only valid UTF-8, so this never fails; it checks without copying.
-    String::from_utf8(buffer).map_err(|_| InvalidEvent::new("malformed_event", "not UTF-8"))
+    String::from_utf8(buffer)
+        .map_err(|_| InvalidEvent::new(crate::currents::InvalidReason::MalformedEvent, "not UTF-8"))
 }
 
 /// Serialises the message into `out` (cleared first). Messages carry no `sentAt`: it is stamped
@@ -175,7 +176,7 @@ pub(crate) fn write_track(input: &TrackInput<'_, '_>, out: &mut Vec<u8>) {
         kind: "track",
         event: input.name,
         message_id: &event.id,
-        timestamp: Display(timestamp::iso8601_seconds(event.time)),
+        timestamp: Formatted(crate::timestamp::iso8601_seconds(event.time)),
         user_id: input.user_id,
         anonymous_id: event.user.user_id.as_deref(),
         context: Context {
@@ -212,7 +213,7 @@ struct Track<'e, D: std::fmt::Display> {
     event: &'e str,
     #[serde(rename = "messageId")]
     message_id: &'e str,
-    timestamp: Display<D>,
+    timestamp: Formatted<D>,
     #[serde(rename = "userId", skip_serializing_if = "Option::is_none")]
     user_id: Option<&'e str>,
     #[serde(rename = "anonymousId", skip_serializing_if = "Option::is_none")]
@@ -223,9 +224,9 @@ struct Track<'e, D: std::fmt::Display> {
     integrations: Option<&'e RawValue>,
 }
 
-struct Display<D>(D);
+struct Formatted<D>(D);
 
-impl<D: std::fmt::Display> Serialize for Display<D> {
+impl<D: std::fmt::Display> Serialize for Formatted<D> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(&self.0)
     }

@@ -15,26 +15,19 @@ pub(crate) const ENVELOPE_VERSION: u32 = 1;
 /// A raw event bigger than this is kept as a string excerpt so its envelope still fits SQS.
 const EVENT_EXCERPT_BYTES: usize = 16 * 1024;
 
-/// Why something was dead-lettered rather than retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeadLetterReason {
-    Expired,
-    InvalidEvent,
-    PermanentFailure,
-    Undecodable,
-    UnknownRoute,
-}
-
-impl DeadLetterReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Expired => "expired",
-            Self::InvalidEvent => "invalid_event",
-            Self::PermanentFailure => "permanent_failure",
-            Self::Undecodable => "undecodable",
-            Self::UnknownRoute => "unknown_route",
-        }
+crate::string_enum::string_enum! {
+    /// Why something was dead-lettered rather than retried: the envelope's `reason`.
+    pub enum DeadLetterReason {
+        /// Older than `REPLAY_MAX_AGE_HOURS` since its first failure; never sent again.
+        Expired = "expired",
+        /// Raw Currents events that cannot become messages Segment would keep.
+        InvalidEvent = "invalid_event",
+        /// Messages Segment refused for good (a permanent 4xx), after bisection.
+        PermanentFailure = "permanent_failure",
+        /// An SQS body that is not an envelope, kept as received.
+        Undecodable = "undecodable",
+        /// The envelope's route is no longer configured.
+        UnknownRoute = "unknown_route",
     }
 }
 

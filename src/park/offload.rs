@@ -29,7 +29,7 @@ pub struct PayloadPointer {
 
 impl PayloadPointer {
     /// The SQS body for this pointer, exactly as AWS's extended clients write it.
-    pub(crate) fn to_body(&self) -> String {
+    pub fn to_body(&self) -> String {
         serde_json::json!([POINTER_CLASS, self]).to_string()
     }
 
@@ -59,7 +59,7 @@ pub trait PayloadStore: Send + Sync {
 
 /// The key a body is stored under: its SHA-256, so a re-sent body overwrites its own copy
 /// instead of adding one.
-pub(crate) fn payload_key(body: &str) -> String {
+pub fn payload_key(body: &str) -> String {
     let digest = Sha256::digest(body.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("currents-segment/{hex}.json")

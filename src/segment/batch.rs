@@ -5,8 +5,8 @@ use std::ops::Range;
 use time::OffsetDateTime;
 
 use crate::limits::{SEGMENT_MAX_BATCH_BYTES, SEGMENT_MAX_BATCH_MESSAGES};
-use crate::mapping::iso8601_millis;
 use crate::pack::pack;
+use crate::timestamp::iso8601_millis;
 
 /// Bytes a batch body costs besides its messages.
 const BATCH_OVERHEAD: usize = r#"{"batch":[],"sentAt":"0000-00-00T00:00:00.000Z"}"#.len();
