@@ -23,9 +23,31 @@ pub enum StartupError {
     /// The credentials secret could not be read or has the wrong shape.
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    /// An AWS SDK variable is malformed.
+    #[error(transparent)]
+    AwsEnv(#[from] crate::aws_env::AwsEnvError),
+    /// The Tokio runtime could not be built.
+    #[error("cannot build the async runtime: {0}")]
+    Runtime(std::io::Error),
     /// The HTTP client could not be built (TLS roots missing, for instance).
     #[error("cannot build the Segment HTTP client: {0}")]
     SegmentClient(#[from] reqwest::Error),
+}
+
+/// The start of every binary's `main`, before any thread exists: JSON logging, then the AWS SDK
+/// environment cleaned ([`crate::aws_env::clean_process_env`]: empty variables unset, malformed
+/// ones refused), then the Tokio runtime. Errors are logged as "Cannot start {function}.".
+pub fn start(function: &'static str) -> Result<tokio::runtime::Runtime, StartupError> {
+    crate::telemetry::init();
+    // SAFETY: called first in `main`; the runtime, the only source of threads, is built after.
+    let cleaned = unsafe { crate::aws_env::clean_process_env() }.map_err(StartupError::from);
+    let runtime = cleaned.and_then(|()| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(StartupError::Runtime)
+    });
+    runtime.inspect_err(|error| tracing::error!(error = %error, "Cannot start {function}."))
 }
 
 /// The configuration an invocation runs on, and the secret it was built from.

@@ -6,16 +6,7 @@ use currents_segment::wiring::Wired;
 use lambda_runtime::{LambdaEvent, service_fn};
 
 fn main() -> anyhow::Result<()> {
-    currents_segment::telemetry::init();
-    // SAFETY: no other thread exists yet; the runtime is built below.
-    if let Err(error) = unsafe { currents_segment::aws_env::clean_process_env() } {
-        tracing::error!(error = %error, "Cannot start replay.");
-        return Err(error.into());
-    }
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run())
+    currents_segment::wiring::start("replay")?.block_on(run())
 }
 
 async fn run() -> anyhow::Result<()> {
