@@ -126,7 +126,8 @@ mod properties {
 
     /// An event: valid JSON, or the same with arbitrary high bytes (often not UTF-8) inside a
     /// string. Bodies that are valid UTF-8 but broken JSON are the pipeline's to retry (see
-    /// notes/dlq.md); this property covers what `decode_body` promises.
+    /// `one_broken_event_in_a_utf8_body_is_dead_lettered_alone`); this property covers what
+    /// `decode_body` promises.
     fn event() -> impl Strategy<Value = (Vec<u8>, bool)> {
         (any::<u32>(), prop::collection::vec(any::<u8>(), 0..12), any::<bool>()).prop_map(|(n, junk, spoil)| {
             let mut event = format!(r#"{{"id":"e{n}","p":"x"#).into_bytes();
