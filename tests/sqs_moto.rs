@@ -2,13 +2,14 @@
 //! `moto_server` on a free loopback port and sets `SQS_ENDPOINT`; Segment is wiremock.
 
 mod common;
+#[path = "common/moto.rs"]
+mod moto;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::QueueAttributeName;
 use common::{FixedClock, TOKEN, bearer, config, counts, fixture, post};
 use currents_segment::config::Config;
 use currents_segment::ingest::Ingest;
@@ -65,17 +66,7 @@ impl Queues {
     }
 
     async fn visible(&self, url: &str) -> usize {
-        let attributes = self
-            .client
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .send()
-            .await
-            .unwrap();
-        attributes.attributes.unwrap()[&QueueAttributeName::ApproximateNumberOfMessages]
-            .parse()
-            .unwrap()
+        moto::visible(&self.client, url).await
     }
 
     fn config(&self, segment: &MockServer, extra: &[(&str, &str)]) -> Config {
