@@ -87,26 +87,36 @@ pub fn transform_body<'a>(
     routing: &Routing,
     request_route: RouteId,
 ) -> Result<Transformed<'a>, BodyError> {
-    if let Ok(text) = std::str::from_utf8(body) {
-        // Events run about 1 KB; a close guess spares the vector most of its regrowth.
-        let mut out = Transformed {
-            messages: Vec::with_capacity(body.len() / 1024 + 1),
-            ..Transformed::default()
-        };
-        let mut index = 0;
-        let complete = for_each_event_fast(text, |event| match map_event(event, routing, request_route, None) {
-            Ok(outcome) => {
-                out.push(index, outcome);
-                index += 1;
-                true
-            }
-            Err(_) => false,
-        });
-        if complete {
-            return Ok(out);
-        }
+    match std::str::from_utf8(body) {
+        Ok(text) => transform_text(text, routing, request_route),
+        Err(_) => Ok(transform(&parse_body(body)?, routing, request_route)),
     }
-    let events = parse_body(body)?;
+}
+
+/// [`transform_body`] for a body already known to be UTF-8, which spares a second check.
+pub fn transform_text<'a>(
+    text: &'a str,
+    routing: &Routing,
+    request_route: RouteId,
+) -> Result<Transformed<'a>, BodyError> {
+    // Events run about 1 KB; a close guess spares the vector most of its regrowth.
+    let mut out = Transformed {
+        messages: Vec::with_capacity(text.len() / 1024 + 1),
+        ..Transformed::default()
+    };
+    let mut index = 0;
+    let complete = for_each_event_fast(text, |event| match map_event(event, routing, request_route, None) {
+        Ok(outcome) => {
+            out.push(index, outcome);
+            index += 1;
+            true
+        }
+        Err(_) => false,
+    });
+    if complete {
+        return Ok(out);
+    }
+    let events = parse_body(text.as_bytes())?;
     Ok(transform(&events, routing, request_route))
 }
 

@@ -21,7 +21,7 @@ pub fn decode_body<'b>(
     raw: &'b [u8],
     content_encoding: Option<&str>,
     max_bytes: usize,
-) -> Result<Cow<'b, [u8]>, IngestError> {
+) -> Result<DecodedBody<'b>, IngestError> {
     if raw.len() > max_bytes {
         return Err(IngestError::PayloadTooLarge { limit: max_bytes });
     }
@@ -44,15 +44,43 @@ pub fn decode_body<'b>(
     .map(isolate_if_needed)
 }
 
+/// A decoded body: text when it is UTF-8 (checked once, here, so the parser need not check
+/// again), else the bytes as they came, to be refused whole.
+#[derive(Debug)]
+pub enum DecodedBody<'b> {
+    /// Valid UTF-8, either as sent or after undecodable events were isolated.
+    Text(Cow<'b, str>),
+    /// Not UTF-8 and not an envelope even at the byte level.
+    Bytes(Cow<'b, [u8]>),
+}
+
+impl std::ops::Deref for DecodedBody<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            DecodedBody::Text(text) => text.as_bytes(),
+            DecodedBody::Bytes(bytes) => bytes,
+        }
+    }
+}
+
 /// Valid UTF-8 passes untouched (the common case costs one UTF-8 check); otherwise the body's
 /// undecodable events are isolated, or it is left as is to be refused whole.
-fn isolate_if_needed(body: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
-    if std::str::from_utf8(&body).is_ok() {
-        return body;
-    }
-    match isolate_undecodable(&body) {
-        Some(repaired) => Cow::Owned(repaired),
-        None => body,
+fn isolate_if_needed(body: Cow<'_, [u8]>) -> DecodedBody<'_> {
+    let body = match body {
+        Cow::Borrowed(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => return DecodedBody::Text(Cow::Borrowed(text)),
+            Err(_) => Cow::Borrowed(bytes),
+        },
+        Cow::Owned(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => return DecodedBody::Text(Cow::Owned(text)),
+            Err(error) => Cow::Owned(error.into_bytes()),
+        },
+    };
+    match isolate_undecodable(&body).map(String::from_utf8) {
+        Some(Ok(repaired)) => DecodedBody::Text(Cow::Owned(repaired)),
+        _ => DecodedBody::Bytes(body),
     }
 }
 
@@ -242,8 +270,8 @@ mod tests {
     #[test]
     fn plain_and_gzip_bodies_come_out_the_same() {
         let body = br#"{"events":[]}"#;
-        assert_eq!(decode_body(body, None, 100).unwrap().as_ref(), body);
-        assert_eq!(decode_body(&gzip(body), Some("GZIP"), 100).unwrap().as_ref(), body);
+        assert_eq!(&*decode_body(body, None, 100).unwrap(), body);
+        assert_eq!(&*decode_body(&gzip(body), Some("GZIP"), 100).unwrap(), body);
     }
 
     #[test]
@@ -341,6 +369,13 @@ mod tests {
                 b"{\"id\":\"b\",\"campaign_name\":\"caf\xe9\"}"
             );
         }
-        assert!(matches!(decode_body(b"\xff\xfe", None, 100).unwrap(), Cow::Borrowed(_)));
+        assert!(matches!(
+            decode_body(b"\xff\xfe", None, 100).unwrap(),
+            DecodedBody::Bytes(Cow::Borrowed(_))
+        ));
+        assert!(matches!(
+            decode_body(b"{\"events\":[]}", None, 100).unwrap(),
+            DecodedBody::Text(Cow::Borrowed(_))
+        ));
     }
 }

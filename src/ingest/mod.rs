@@ -8,7 +8,7 @@ mod pipeline;
 mod request;
 
 pub(crate) use auth::{AuthError, authorize};
-pub use body::decode_body;
+pub use body::{DecodedBody, decode_body};
 pub(crate) use error::IngestError;
 pub(crate) use pipeline::Counts;
 pub use pipeline::Ingest;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::body::isolate_undecodable;
+use super::body::{DecodedBody, isolate_undecodable};
 use super::request::IngestRequest;
 use super::{IngestError, authorize, decode_body};
 use crate::config::{Config, DEFAULT_ROUTE_NAME, DeliveryTargets, RouteId};
@@ -17,7 +17,7 @@ use crate::park::DeadLetterReason;
 use crate::ports::{Clock, Deliver, Park, QueueError};
 use crate::segment::{Delivery, DeliveryReport, RetryPolicy, deliver_messages};
 use crate::settle::{Provenance, group_by_route, invalid_envelopes, refused_envelopes, run_envelopes};
-use crate::transform::{Invalid, Mapped, Transformed, transform_body};
+use crate::transform::{Invalid, Mapped, Transformed, transform_body, transform_text};
 
 /// The 200 answer. `received` always equals the sum of the other four.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -65,7 +65,11 @@ impl Ingest {
         let (route_name, route) = self.authenticate(&request)?;
         let body = decode_body(request.body, request.content_encoding, self.config.max_body_bytes)?;
         let repaired;
-        let transformed = match transform_body(&body, &self.config.routing, route) {
+        let first = match &body {
+            DecodedBody::Text(text) => transform_text(text, &self.config.routing, route),
+            DecodedBody::Bytes(bytes) => transform_body(bytes, &self.config.routing, route),
+        };
+        let transformed = match first {
             // One event that is not JSON must not fail its neighbours: isolate it and map again.
             Err(BodyError::NotJson(error)) => {
                 repaired = isolate_undecodable(&body).ok_or(BodyError::NotJson(error))?;
