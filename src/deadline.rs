@@ -37,6 +37,15 @@ fn from_epoch_ms(deadline_ms: u64) -> Instant {
     Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
 
+/// How long one backfill run of batches may keep retrying before its file is given up for
+/// this run: a backfill has no caller waiting, so it can wait out a Segment hiccup.
+pub(crate) const BACKFILL_BATCH_PATIENCE: Duration = Duration::from_secs(300);
+
+/// The deadline of one backfill run of batches: [`BACKFILL_BATCH_PATIENCE`] from now.
+pub(crate) fn for_backfill_batch() -> Instant {
+    Instant::now() + BACKFILL_BATCH_PATIENCE
+}
+
 /// The earlier of `deadline` and `budget` from now.
 pub(crate) fn within_budget(deadline: Instant, budget: Duration) -> Instant {
     deadline.min(Instant::now() + budget)

@@ -14,9 +14,6 @@ use crate::ports::{AttemptError, Clock, Deliver};
 use crate::segment::{Delivery, RetryPolicy, deliver_messages as shared_delivery};
 use crate::transform::{Transformed, transform_body};
 
-/// How long one batch may keep retrying before its file is given up for this run.
-pub(crate) const BATCH_PATIENCE: Duration = Duration::from_secs(300);
-
 /// The retry policy of a backfill: more patient than ingest's, which must answer Braze within
 /// seconds; a backfill can wait out a Segment hiccup.
 pub fn backfill_policy(request_timeout: Duration) -> RetryPolicy {
@@ -48,7 +45,7 @@ pub struct Sent<'m> {
 
 /// Sends one route's messages through the shared delivery routine
 /// ([`crate::segment::deliver_messages`]: batching, retries, bisection of permanent refusals),
-/// giving each run of batches up to `BATCH_PATIENCE`.
+/// giving each run of batches up to [`crate::deadline::BACKFILL_BATCH_PATIENCE`].
 pub async fn deliver_messages<'m>(
     segment: &dyn Deliver,
     clock: &dyn Clock,
@@ -61,7 +58,7 @@ pub async fn deliver_messages<'m>(
         clock,
         target,
         policy,
-        deadline: Instant::now() + BATCH_PATIENCE,
+        deadline: crate::deadline::for_backfill_batch(),
     };
     let report = shared_delivery(&delivery, messages).await;
     let refused = report
