@@ -199,6 +199,25 @@ mod tests {
     }
 
     #[test]
+    fn numeric_settings_land_in_their_fields_in_their_units() {
+        let config = config(&[
+            ("SEGMENT_TIMEOUT_MS", "1234"),
+            ("SEGMENT_CONNECT_TIMEOUT_MS", "567"),
+            ("INGEST_RETRY_BUDGET_MS", "890"),
+            ("REPLAY_MAX_AGE_HOURS", "72"),
+            ("PARK_MESSAGE_MAX_BYTES", "1048576"),
+            ("MAX_BODY_BYTES", "1000"),
+        ])
+        .unwrap();
+        assert_eq!(config.segment.request_timeout, Duration::from_millis(1234));
+        assert_eq!(config.segment.connect_timeout, Duration::from_millis(567));
+        assert_eq!(config.segment.ingest_retry_budget, Duration::from_millis(890));
+        assert_eq!(config.replay_max_age, Duration::from_secs(72 * 3600));
+        assert_eq!(config.queues.park_message_max_bytes, 1_048_576);
+        assert_eq!(config.max_body_bytes, 1000);
+    }
+
+    #[test]
     fn eu_region_and_endpoint_override_pick_the_host() {
         let eu = config(&[("SEGMENT_REGION", "eu")]).unwrap();
         assert_eq!(eu.routing.routes()[0].endpoint, "https://events.eu1.segmentapis.com");
