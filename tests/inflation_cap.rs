@@ -86,7 +86,10 @@ fn gzip_zeros(inflated: usize) -> Vec<u8> {
 fn a_gzip_bomb_is_refused_without_inflating_more_than_the_cap() {
     let max_bytes = MIB;
     let bomb = gzip_zeros(256 * MIB);
-    assert!(bomb.len() < max_bytes, "the compressed bomb itself passes the size check");
+    assert!(
+        bomb.len() < max_bytes,
+        "the compressed bomb itself passes the size check"
+    );
 
     let before = LIVE.load(Ordering::SeqCst);
     PEAK.store(before, Ordering::SeqCst);
