@@ -5,7 +5,7 @@
 //! reference: <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html>.
 //!
 //! Promises pinned here:
-//! - every `SendMessageBatch` stays within 10 entries and 1 MiB;
+//! - every `SendMessageBatch` stays within 10 entries and 1 MiB, message attributes included;
 //! - a retry re-sends only the entries SQS failed, so every body is stored exactly once;
 //! - an entry SQS keeps failing is reported as an error, never dropped;
 //! - an envelope cut to fit keeps a 16 KiB excerpt of each oversized event.
@@ -15,8 +15,11 @@ mod common;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use currents_segment::limits::{SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES};
-use currents_segment::park::{Envelope, SqsQueue, dead_letter_events, decode};
+use currents_segment::park::{
+    Envelope, PAYLOAD_SIZE_ATTRIBUTE, PayloadPointer, PayloadStore, SqsQueue, StoreError, dead_letter_events, decode,
+};
 use currents_segment::ports::{Park, QueueError};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -298,6 +301,60 @@ async fn an_entry_sqs_refuses_in_every_form_is_reported_not_dropped() {
     assert!(error.reason.contains("InvalidMessageContents"), "{error}");
     let others: Vec<String> = all.iter().filter(|b| !b.starts_with("d-002")).cloned().collect();
     assert_eq!(stub.stored(), others, "every other body stored exactly once");
+}
+
+/// Keeps payloads in memory; its pointers are what an S3 store's would look like.
+#[derive(Default)]
+struct MemoryStore(Mutex<HashMap<String, String>>);
+
+#[async_trait]
+impl PayloadStore for MemoryStore {
+    async fn put(&self, body: &str) -> Result<PayloadPointer, StoreError> {
+        let key = currents_segment::park::payload_key(body);
+        self.0.lock().unwrap().insert(key.clone(), body.to_owned());
+        Ok(PayloadPointer {
+            bucket: "payloads".to_owned(),
+            key,
+        })
+    }
+
+    async fn get(&self, pointer: &PayloadPointer) -> Result<String, StoreError> {
+        let stored = self.0.lock().unwrap().get(&pointer.key).cloned();
+        stored.ok_or_else(|| StoreError(format!("no object {}", pointer.key)))
+    }
+}
+
+#[tokio::test]
+async fn message_attributes_count_toward_the_batch_byte_cap() {
+    let stub = Stub::start(|_, _| Fault::None).await;
+    let store = Arc::new(MemoryStore::default());
+    let queue = stub
+        .queue()
+        .with_max_message_bytes(SQS_MAX_BATCH_BYTES)
+        .with_payload_store(store.clone());
+    // Five bodies over the message limit go to S3; their pointers carry the
+    // ExtendedPayloadSize attribute. One body fills the rest of the batch to the byte, counting
+    // bodies only: the attributes' names, types and values then push it over.
+    let oversized = bodies("big", 5, SQS_MAX_BATCH_BYTES + 1);
+    let pointer = store.put(&oversized[0]).await.unwrap().to_body();
+    let filler = bodies("fill", 1, SQS_MAX_BATCH_BYTES - 5 * (pointer.len() + 1) - 1);
+    let all = [filler, oversized].concat();
+
+    queue.park(&all).await.expect("every body is accepted");
+
+    for call in stub.calls() {
+        assert!(!call.refused, "SQS refused a call of {} bytes", call.bytes);
+    }
+    let stored = stub.stored();
+    assert_eq!(stored.len(), 6, "each body stored once");
+    let pointers = stored.iter().filter(|b| PayloadPointer::from_body(b).is_some()).count();
+    assert_eq!(pointers, 5, "the oversized bodies went to the store");
+    let bodies: usize = stored.iter().map(String::len).sum();
+    let counted: usize = stub.calls().iter().map(|c| c.bytes).sum();
+    assert!(
+        counted > bodies,
+        "the pointers carried their {PAYLOAD_SIZE_ATTRIBUTE} attribute"
+    );
 }
 
 fn at() -> OffsetDateTime {
