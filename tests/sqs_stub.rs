@@ -8,19 +8,21 @@
 //! - every `SendMessageBatch` stays within 10 entries and 1 MiB, message attributes included;
 //! - a retry re-sends only the entries SQS failed, so every body is stored exactly once;
 //! - an entry SQS keeps failing is reported as an error, never dropped;
+//! - a visibility change is capped at SQS's 12 hours, and a refused one is an error;
 //! - an envelope cut to fit keeps a 16 KiB excerpt of each oversized event.
 
 mod common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use currents_segment::limits::{SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES};
 use currents_segment::park::{
     Envelope, PAYLOAD_SIZE_ATTRIBUTE, PayloadPointer, PayloadStore, SqsQueue, StoreError, dead_letter_events, decode,
 };
-use currents_segment::ports::{Park, QueueError};
+use currents_segment::ports::{Park, Postpone, QueueError};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -57,6 +59,8 @@ struct State {
     calls: Vec<Call>,
     stored: Vec<String>,
     sent: HashMap<String, usize>,
+    /// `VisibilityTimeout` of each `ChangeMessageVisibility` SQS accepted.
+    hidden_for: Vec<i64>,
 }
 
 struct Stub {
@@ -94,6 +98,10 @@ impl Stub {
         stored
     }
 
+    fn hidden_for(&self) -> Vec<i64> {
+        self.state.lock().unwrap().hidden_for.clone()
+    }
+
     /// How many times each body was sent, in any call.
     fn sent(&self, body: &str) -> usize {
         self.state.lock().unwrap().sent.get(body).copied().unwrap_or(0)
@@ -108,12 +116,19 @@ struct Answer {
 impl Respond for Answer {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let target = request.headers.get("x-amz-target").and_then(|v| v.to_str().ok());
-        if target != Some("AmazonSQS.SendMessageBatch") {
-            return sqs_error("UnsupportedOperation", &format!("the stub serves no {target:?}"));
-        }
-        let Ok(request) = serde_json::from_slice::<Value>(&request.body) else {
+        let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
             return sqs_error("InvalidParameterValue", "the body is not JSON");
         };
+        match target {
+            Some("AmazonSQS.SendMessageBatch") => self.send_message_batch(&body),
+            Some("AmazonSQS.ChangeMessageVisibility") => self.change_message_visibility(&body),
+            _ => sqs_error("UnsupportedOperation", &format!("the stub serves no {target:?}")),
+        }
+    }
+}
+
+impl Answer {
+    fn send_message_batch(&self, request: &Value) -> ResponseTemplate {
         let entries = request["Entries"].as_array().cloned().unwrap_or_default();
         let bodies: Vec<String> = entries
             .iter()
@@ -152,6 +167,20 @@ impl Respond for Answer {
             json!({"Successful": successful, "Failed": failed}).to_string(),
             "application/x-amz-json-1.0",
         )
+    }
+
+    /// SQS takes 0 to 43,200 seconds (12 hours); a receipt handle "stale" stands for one whose
+    /// message was received again since, which SQS refuses.
+    fn change_message_visibility(&self, request: &Value) -> ResponseTemplate {
+        let seconds = request["VisibilityTimeout"].as_i64().unwrap_or(-1);
+        if !(0..=43_200).contains(&seconds) {
+            return sqs_error("InvalidParameterValue", &format!("VisibilityTimeout {seconds}"));
+        }
+        if request["ReceiptHandle"] == "stale" {
+            return sqs_error("ReceiptHandleIsInvalid", "the receipt handle has expired");
+        }
+        self.state.lock().unwrap().hidden_for.push(seconds);
+        ResponseTemplate::new(200).set_body_raw("{}", "application/x-amz-json-1.0")
     }
 }
 
@@ -301,6 +330,26 @@ async fn an_entry_sqs_refuses_in_every_form_is_reported_not_dropped() {
     assert!(error.reason.contains("InvalidMessageContents"), "{error}");
     let others: Vec<String> = all.iter().filter(|b| !b.starts_with("d-002")).cloned().collect();
     assert_eq!(stub.stored(), others, "every other body stored exactly once");
+}
+
+#[tokio::test]
+async fn postpone_hides_for_at_most_12_hours_and_reports_a_refusal() {
+    let stub = Stub::start(|_, _| Fault::None).await;
+    let queue = stub.queue();
+
+    queue.postpone("r-1", Duration::from_secs(90)).await.expect("accepted");
+    queue
+        .postpone("r-2", Duration::from_secs(3 * 24 * 3600))
+        .await
+        .expect("a delay past SQS's 12 hours is capped, not refused");
+    let error = queue
+        .postpone("stale", Duration::from_secs(90))
+        .await
+        .expect_err("a refused visibility change is an error");
+
+    assert_eq!(stub.hidden_for(), [90, 43_200]);
+    assert_eq!((error.failed, error.total), (1, 1));
+    assert!(error.reason.contains("ReceiptHandleIsInvalid"), "{error}");
 }
 
 /// Keeps payloads in memory; its pointers are what an S3 store's would look like.
