@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_sqs::config::timeout::TimeoutConfig;
 use currents_segment::limits::{SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES};
 use currents_segment::park::{
     Envelope, PAYLOAD_SIZE_ATTRIBUTE, PayloadPointer, PayloadStore, SqsQueue, StoreError, dead_letter_events, decode,
@@ -82,9 +83,17 @@ impl Stub {
         Self { server, state }
     }
 
-    /// The production adapter, with an SQS client pointed at the stub.
+    /// The production adapter, with an SQS client pointed at the stub. Attempts get 30 s, not
+    /// 2 s: on a loaded machine a 1 MiB call could time out after the stub stored it, and the
+    /// SDK's retry would then store it twice, which these tests would read as a re-send.
     fn queue(&self) -> SqsQueue {
-        SqsQueue::new(common::sqs::client(&self.server.uri()), QUEUE_URL)
+        let client = common::sqs::client(&self.server.uri());
+        let patient = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(Duration::from_secs(30))
+            .build();
+        let config = client.config().to_builder().timeout_config(patient).build();
+        SqsQueue::new(aws_sdk_sqs::Client::from_conf(config), QUEUE_URL)
     }
 
     fn calls(&self) -> Vec<Call> {
