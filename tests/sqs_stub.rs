@@ -111,7 +111,7 @@ impl Stub {
         self.state.lock().unwrap().hidden_for.clone()
     }
 
-    /// How many times each body was sent, in any call.
+    /// How many times each body was sent in calls the stub did not refuse whole.
     fn sent(&self, body: &str) -> usize {
         self.state.lock().unwrap().sent.get(body).copied().unwrap_or(0)
     }
