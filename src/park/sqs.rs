@@ -40,6 +40,19 @@ struct Outgoing {
     payload_size: Option<usize>,
 }
 
+/// The SQS data type of the payload-size attribute.
+const NUMBER_TYPE: &str = "Number";
+
+impl Outgoing {
+    /// The message's size as SQS counts it against a batch's 1 MiB: the body plus each message
+    /// attribute's name, type and value
+    /// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_MessageAttributeValue.html>).
+    fn sqs_bytes(&self) -> usize {
+        let attribute = |size: usize| PAYLOAD_SIZE_ATTRIBUTE.len() + NUMBER_TYPE.len() + size.to_string().len();
+        self.body.len() + self.payload_size.map_or(0, attribute)
+    }
+}
+
 /// The production [`Park`](crate::ports::Park) and [`Postpone`](crate::ports::Postpone) over one SQS queue.
 pub struct SqsQueue {
     client: Client,
@@ -163,7 +176,7 @@ impl SqsQueue {
             .map(|&i| {
                 let size = bodies[i].payload_size.map(|size| {
                     MessageAttributeValue::builder()
-                        .data_type("Number")
+                        .data_type(NUMBER_TYPE)
                         .string_value(size.to_string())
                         .build()
                 });
@@ -208,7 +221,7 @@ impl SqsQueue {
         let mut failed = Vec::new();
         let mut reason = String::new();
         let chunks = pack(
-            pending.iter().map(|&i| outgoing[i].body.len()),
+            pending.iter().map(|&i| outgoing[i].sqs_bytes()),
             0,
             SQS_MAX_BATCH_BYTES,
             SQS_MAX_BATCH_ENTRIES,
