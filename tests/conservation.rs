@@ -78,8 +78,10 @@ struct EventSpec {
     template: usize,
     shape: Shape,
     fault: Fault,
-    /// `properties.app_id` is `app-b`, which `APP_ROUTES` sends to route `brand-b`.
+    /// `APP_ROUTES` sends the event to route `brand-b`: by `properties.app_id` (`app-b`), or,
+    /// with `by_group`, by `properties.app_group_id` (`group-b`) with no `app_id` at all.
     app_b: bool,
+    by_group: bool,
 }
 
 /// One replay round: Segment's state and whether DeadLetterQueue refuses a send.
@@ -120,26 +122,29 @@ fn shape(good: u32) -> impl Strategy<Value = Shape> {
     ]
 }
 
-fn fault() -> impl Strategy<Value = Fault> {
+/// `healthy` weighs messages Segment takes against 1 poison and 2 flaky.
+fn fault(healthy: u32) -> impl Strategy<Value = Fault> {
     prop_oneof![
-        6 => Just(Fault::None),
+        healthy => Just(Fault::None),
         1 => Just(Fault::Poison),
         2 => (1u8..=6).prop_map(Fault::Flaky),
     ]
 }
 
-fn event_spec(good: u32) -> impl Strategy<Value = EventSpec> {
+fn event_spec(good: u32, healthy: u32) -> impl Strategy<Value = EventSpec> {
     (
         any::<prop::sample::Index>(),
         shape(good),
-        fault(),
+        fault(healthy),
         prop::bool::weighted(0.3),
+        any::<bool>(),
     )
-        .prop_map(|(template, shape, fault, app_b)| EventSpec {
+        .prop_map(|(template, shape, fault, app_b, by_group)| EventSpec {
             template: template.index(usize::MAX),
             shape,
             fault,
             app_b,
+            by_group,
         })
 }
 
@@ -153,8 +158,8 @@ fn round(at: std::ops::RangeInclusive<i64>) -> impl Strategy<Value = Round> {
 
 fn case() -> impl Strategy<Value = Case> {
     let events = prop_oneof![
-        6 => (prop::collection::vec(event_spec(6), 1..=20), Just(false)),
-        1 => (prop::collection::vec(event_spec(60), 18..=22), Just(true)),
+        6 => (prop::collection::vec(event_spec(6, 6), 1..=20), Just(false)),
+        1 => (prop::collection::vec(event_spec(60, 40), 18..=22), Just(true)),
     ];
     let park_max = prop::sample::select(vec![65_536_usize, 262_144, 524_288, 1_048_576]);
     let setup = (
@@ -197,7 +202,10 @@ fn case() -> impl Strategy<Value = Case> {
 fn build_event(template: &Value, index: usize, spec: &EventSpec, large: bool) -> Value {
     let mut event = template.clone();
     event["id"] = json!(format!("evt-{index}"));
-    if spec.app_b {
+    if spec.app_b && spec.by_group {
+        event["properties"].as_object_mut().unwrap().remove("app_id");
+        event["properties"]["app_group_id"] = json!("group-b");
+    } else if spec.app_b {
         event["properties"]["app_id"] = json!("app-b");
     }
     match spec.shape {
@@ -456,7 +464,10 @@ impl<'c> World<'c> {
         let mut harness = Harness::new(config(&[
             ("PARK_MESSAGE_MAX_BYTES", &park_max),
             ("ROUTES", &format!(r#"{{"{ROUTE_B}":{{"write_key":"{ROUTE_B_KEY}"}}}}"#)),
-            ("APP_ROUTES", &format!(r#"{{"app-b":"{ROUTE_B}"}}"#)),
+            (
+                "APP_ROUTES",
+                &format!(r#"{{"app-b":"{ROUTE_B}","group-b":"{ROUTE_B}"}}"#),
+            ),
         ]));
         let segment = FakeSegment::new(case);
         harness.segment_port = Some(segment.clone());
@@ -907,6 +918,12 @@ fn every_event_ends_in_one_recorded_state_and_nothing_expired_reaches_segment() 
         } else {
             CASES
         },
+        // A failure is reported within seconds, shrunk for at most 15 s more.
+        max_shrink_time: if std::env::var_os("PROPTEST_MAX_SHRINK_TIME").is_some() {
+            defaults.max_shrink_time
+        } else {
+            15_000
+        },
         rng_seed: match defaults.rng_seed {
             RngSeed::Random => RngSeed::Fixed(SEED),
             fixed => fixed,
@@ -927,21 +944,35 @@ fn every_event_ends_in_one_recorded_state_and_nothing_expired_reaches_segment() 
     let share = |n: u32| f64::from(n) / f64::from(tally.cases);
     assert!(share(tally.parked_at_ingest) >= 0.3, "cases that park: {tally:?}");
     assert!(share(tally.both_routes) >= 0.2, "cases using both routes: {tally:?}");
-    for (branch, cases) in [
-        ("Braze resends", tally.resent_by_braze),
-        ("an envelope over one Segment batch", tally.large_envelope),
-        ("a replayed envelope split between outcomes", tally.mixed_replay),
+    // Floors about a third of what the fixed seed reaches; other seeds reach similar counts.
+    for (branch, cases, floor) in [
+        ("Braze resends", tally.resent_by_braze, 4),
+        ("an envelope over one Segment batch", tally.large_envelope, 4),
+        ("a replayed envelope split between outcomes", tally.mixed_replay, 4),
         (
             "a replayed envelope partly delivered, the rest parked anew",
             tally.split_and_requeued,
+            3,
         ),
-        ("an envelope over one Segment batch split in replay", tally.large_split),
-        ("a poison message dead-lettered by replay", tally.poison_dead_lettered),
-        ("a delivery at 48 h - 1 s", tally.delivered_at_window_end),
-        ("a retry at 48 h - 1 s cut at the window", tally.retry_cut_at_window_end),
-        ("expiry at exactly 48 h", tally.expired_at_48h),
-        ("expiry at 48 h + 1 s", tally.expired_after_48h),
+        (
+            "an envelope over one Segment batch split in replay",
+            tally.large_split,
+            2,
+        ),
+        (
+            "a poison message dead-lettered by replay",
+            tally.poison_dead_lettered,
+            4,
+        ),
+        ("a delivery at 48 h - 1 s", tally.delivered_at_window_end, 4),
+        (
+            "a retry at 48 h - 1 s cut at the window",
+            tally.retry_cut_at_window_end,
+            4,
+        ),
+        ("expiry at exactly 48 h", tally.expired_at_48h, 4),
+        ("expiry at 48 h + 1 s", tally.expired_after_48h, 4),
     ] {
-        assert!(cases >= 3, "too few cases reach {branch}: {tally:?}");
+        assert!(cases >= floor, "too few cases reach {branch}: {tally:?}");
     }
 }
