@@ -57,6 +57,55 @@ impl Clock for FixedClock {
     }
 }
 
+/// A wall clock that never stands still: it follows tokio's clock (so under paused time every
+/// backoff sleep and `Retry-After` wait moves it) and moves a further `step` on every reading,
+/// as real work between two readings would. Tests jump it between invocations with `set`.
+pub struct AdvancingClock {
+    step: Duration,
+    /// The next reading, as of the tokio instant beside it.
+    state: Mutex<(OffsetDateTime, tokio::time::Instant)>,
+    readings: AtomicUsize,
+}
+
+impl AdvancingClock {
+    pub fn at(unix: i64, step: Duration) -> Arc<Self> {
+        let start = OffsetDateTime::from_unix_timestamp(unix).unwrap();
+        Arc::new(Self {
+            step,
+            state: Mutex::new((start, tokio::time::Instant::now())),
+            readings: AtomicUsize::new(0),
+        })
+    }
+    /// The next reading returns exactly `at`, plus whatever tokio time passes before it.
+    pub fn set(&self, at: OffsetDateTime) {
+        *self.state.lock().unwrap() = (at, tokio::time::Instant::now());
+    }
+    /// Moves the clock forward without a reading.
+    pub fn advance(&self, by: Duration) {
+        self.state.lock().unwrap().0 += by;
+    }
+    /// What the next reading would return, without moving the clock.
+    pub fn peek(&self) -> OffsetDateTime {
+        let (at, since) = *self.state.lock().unwrap();
+        at + (tokio::time::Instant::now() - since)
+    }
+    /// How many times the code under test read the clock.
+    pub fn readings(&self) -> usize {
+        self.readings.load(Ordering::SeqCst)
+    }
+}
+
+impl Clock for AdvancingClock {
+    fn now(&self) -> OffsetDateTime {
+        let mut state = self.state.lock().unwrap();
+        let instant = tokio::time::Instant::now();
+        let now = state.0 + (instant - state.1);
+        *state = (now + self.step, instant);
+        self.readings.fetch_add(1, Ordering::SeqCst);
+        now
+    }
+}
+
 /// A Segment stand-in that answers from a script (then 200) and records every body.
 #[derive(Default)]
 pub struct ScriptedSegment {
@@ -255,6 +304,16 @@ impl Harness {
             clock: self.clock.clone(),
             policy: quick_policy(),
         }
+    }
+
+    /// [`Harness::ingest`] reading time from `clock` instead of the harness's fixed clock.
+    pub fn ingest_with_clock(&self, clock: Arc<dyn Clock>) -> Ingest {
+        Ingest { clock, ..self.ingest() }
+    }
+
+    /// [`Harness::replay`] reading time from `clock` instead of the harness's fixed clock.
+    pub fn replay_with_clock(&self, clock: Arc<dyn Clock>) -> Replay {
+        Replay { clock, ..self.replay() }
     }
 
     pub fn replay(&self) -> Replay {
