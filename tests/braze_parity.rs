@@ -4,6 +4,7 @@
 //! (`fixtures/braze/http-events.json`, written from the same field tables).
 
 mod common;
+mod flat_twin;
 
 use std::collections::BTreeSet;
 
@@ -11,7 +12,7 @@ use common::{config, fixture};
 use currents_segment::config::Config;
 use currents_segment::currents::parse_body;
 use currents_segment::mapping::{BuiltinName, EVENT_TABLE, EffectiveName, Moves, SegmentName, effective_names};
-use currents_segment::transform::{transform, transform_body};
+use currents_segment::transform::{Transformed, transform, transform_body};
 use serde_json::{Value, json};
 
 /// One row of the reference table.
@@ -679,4 +680,59 @@ fn fields_past_the_64th_property_still_move_to_context() {
     assert!(message["properties"].get("device_model").is_none());
     assert_eq!(message["properties"]["platform"], "ios", "email Open keeps platform");
     assert_eq!(message["properties"]["aa_extra_69"], 69);
+}
+
+/// Messages (byte for byte), skips and dead-letter codes, by position.
+type Outcome = (Vec<String>, Report, Report);
+
+fn outcome(out: &Transformed<'_>) -> Outcome {
+    (
+        out.messages.iter().map(|m| m.json.clone()).collect(),
+        out.skipped.iter().map(|s| (s.index, s.reason.as_str())).collect(),
+        out.invalid.iter().map(|i| (i.index, i.error.code)).collect(),
+    )
+}
+
+/// Storage exports lay every event out flat; ingest and the CLI read that shape as its HTTP
+/// twin, on the one-pass path and on the per-event path alike.
+#[test]
+fn flat_twins_of_every_fixture_event_give_byte_identical_messages_on_both_paths() {
+    let settings: [&[(&str, &str)]; 3] = [
+        &[],
+        &[("INCLUDE_ANONYMOUS", "true"), ("PII_MODE", "hash")],
+        &[("UNKNOWN_EVENT_TYPES", "send"), ("PII_MODE", "drop")],
+    ];
+    for name in ["braze/http-events.json", "all-events.json"] {
+        let http = flat_twin::http_body_without_nulls(&fixture(name));
+        let flat = flat_twin::flat_body(&http);
+        let events = parse_body(&http).unwrap().len();
+        for vars in settings {
+            let config = config(vars);
+            let route = config.routing.find("default").unwrap();
+            let expected = outcome(&transform_body(&http, &config.routing, route).unwrap());
+            assert_eq!(expected.0.len(), events, "{name} {vars:?}: every event maps");
+            let one_pass = outcome(&transform_body(&flat, &config.routing, route).unwrap());
+            assert_eq!(one_pass, expected, "{name} {vars:?}: one-pass path");
+            let raw = parse_body(&flat).unwrap();
+            let per_event = outcome(&transform(&raw, &config.routing, route));
+            assert_eq!(per_event, expected, "{name} {vars:?}: per-event path");
+        }
+    }
+}
+
+#[test]
+fn the_flat_whatsapp_send_of_the_regression_is_sent_too() {
+    let body = br#"{"events":[{"event_type":"users.messages.whatsapp.Send","id":"wa-send-0001","time":1764000000,
+        "user_id":"5f0000000000000000000001","external_user_id":"user-1","timezone":null,
+        "to_phone_number":"+15550100199","from_phone_number":"+15550100000","message_id":"m-1"}]}"#;
+    let config = config(&[]);
+    let out = transform_body(body, &config.routing, config.routing.find("default").unwrap()).unwrap();
+    assert_eq!((out.skipped.len(), out.invalid.len()), (0, 0));
+    let message: Value = serde_json::from_str(&out.messages[0].json).unwrap();
+    assert_eq!(message["event"], "WhatsApp Sent");
+    assert_eq!(message["userId"], "user-1");
+    assert_eq!(message["anonymousId"], "5f0000000000000000000001");
+    assert_eq!(message["context"]["traits"]["phone"], "+15550100199");
+    assert_eq!(message["properties"]["message_id"], "m-1");
+    assert!(message["properties"].get("timezone").is_none());
 }

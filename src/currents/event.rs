@@ -341,9 +341,10 @@ impl<'a> WireEvent<'a> {
     fn is_flat(&self) -> bool {
         self.user.is_none()
             && self.properties.is_none()
-            && self.extras.iter().any(|(key, value)| {
-                matches!(key.as_ref(), "external_user_id" | "user_id") && value.get() != "null"
-            })
+            && self
+                .extras
+                .iter()
+                .any(|(key, value)| matches!(key.as_ref(), "external_user_id" | "user_id") && value.get() != "null")
     }
 }
 
@@ -354,14 +355,10 @@ pub(super) fn non_empty(text: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
 
 fn parse_time(raw: Option<&RawValue>) -> Result<i64, InvalidEvent> {
     let raw = raw.map(RawValue::get).filter(|t| *t != "null");
-    let text =
-        raw.ok_or_else(|| InvalidEvent::new(InvalidReason::MissingTime, "`time` is missing"))?;
-    let time: i64 = text.parse().map_err(|_| {
-        InvalidEvent::new(
-            InvalidReason::InvalidTime,
-            "`time` must be an integer of UNIX seconds",
-        )
-    })?;
+    let text = raw.ok_or_else(|| InvalidEvent::new(InvalidReason::MissingTime, "`time` is missing"))?;
+    let time: i64 = text
+        .parse()
+        .map_err(|_| InvalidEvent::new(InvalidReason::InvalidTime, "`time` must be an integer of UNIX seconds"))?;
     if !(0..=MAX_EVENT_TIME_SECS).contains(&time) {
         // Braze sends seconds; a value this large is almost surely milliseconds.
         return Err(InvalidEvent::new(
@@ -375,16 +372,10 @@ fn parse_time(raw: Option<&RawValue>) -> Result<i64, InvalidEvent> {
 /// Names the first field of the wrong type. Runs only on the error path.
 fn diagnose(raw: &RawValue, error: &serde_json::Error) -> InvalidEvent {
     let Ok(fields) = serde_json::from_str::<Properties<'_>>(raw.get()) else {
-        return InvalidEvent::new(
-            InvalidReason::MalformedEvent,
-            "the event is not a JSON object",
-        );
+        return InvalidEvent::new(InvalidReason::MalformedEvent, "the event is not a JSON object");
     };
     if let Some(field) = crate::text::duplicate_field(error) {
-        return InvalidEvent::new(
-            InvalidReason::MalformedEvent,
-            format!("field `{field}` appears twice"),
-        );
+        return InvalidEvent::new(InvalidReason::MalformedEvent, format!("field `{field}` appears twice"));
     }
     // In the flat shape `properties` may be a string (see `super::flat`).
     let flat = fields.get("user").is_none_or(|user| user.get() == "null")
@@ -416,10 +407,7 @@ fn diagnose(raw: &RawValue, error: &serde_json::Error) -> InvalidEvent {
             } else {
                 "has a field that is not a string"
             };
-            return InvalidEvent::new(
-                InvalidReason::MalformedEvent,
-                format!("field `user` {which}"),
-            );
+            return InvalidEvent::new(InvalidReason::MalformedEvent, format!("field `user` {which}"));
         }
     }
     InvalidEvent::new(
@@ -499,13 +487,23 @@ mod tests {
         assert_eq!(event.properties.str("custom_properties").unwrap(), r#"{"a":1}"#);
         let purchase =
             raw(r#"{"event_type":"users.behaviors.Purchase","id":"e","time":1,"user_id":"b","properties":"{}"}"#);
-        assert_eq!(parse_event(&purchase).unwrap().properties.str("purchase_properties").unwrap(), "{}");
+        assert_eq!(
+            parse_event(&purchase)
+                .unwrap()
+                .properties
+                .str("purchase_properties")
+                .unwrap(),
+            "{}"
+        );
         let banner = raw(
             r#"{"event_type":"users.messages.banner.Click","id":"e","time":1,"user_id":"b",
                "canvas_step_message_variation_id":"v"}"#,
         );
         let event = parse_event(&banner).unwrap();
-        assert_eq!(event.properties.str("canvas_step_message_variation_api_id").unwrap(), "v");
+        assert_eq!(
+            event.properties.str("canvas_step_message_variation_api_id").unwrap(),
+            "v"
+        );
     }
 
     #[test]
@@ -523,7 +521,10 @@ mod tests {
     #[test]
     fn flat_identity_fields_must_be_strings_and_named_fields_still_appear_once() {
         let (c, detail) = code(r#"{"event_type":"t","id":"e","time":1,"external_user_id":7}"#);
-        assert_eq!((c, detail.as_str()), ("malformed_event", "field `external_user_id` must be a string"));
+        assert_eq!(
+            (c, detail.as_str()),
+            ("malformed_event", "field `external_user_id` must be a string")
+        );
         assert_eq!(
             code(r#"{"event_type":"t","id":"e","time":1,"user_id":"b","properties":null,"properties":"{}"}"#).1,
             "field `properties` appears twice"
@@ -548,12 +549,72 @@ mod tests {
             fast.push(format!("{event:?}"));
             true
         }));
-        let each: Vec<String> = events.iter().map(|e| format!("{:?}", parse_event(&raw(e)).unwrap())).collect();
+        let each: Vec<String> = events
+            .iter()
+            .map(|e| format!("{:?}", parse_event(&raw(e)).unwrap()))
+            .collect();
         assert_eq!(fast, each);
         // A `properties` key written with escapes is read the HTTP way on both paths.
         let escaped = r#"{"event_type":"t","id":"x","time":1,"user_id":"b","propertie\u0073":"{}"}"#;
         assert!(!for_each_event_fast(&format!(r#"{{"events":[{escaped}]}}"#), |_| true));
         assert_eq!(code(escaped).0, "malformed_event");
+    }
+
+    /// The flat twin of an HTTP-shaped fixture event, as a storage export lays it out.
+    fn flat_twin(http: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        let event_type = http["event_type"].as_str().unwrap();
+        let mut flat = http.as_object().unwrap().clone();
+        let user = flat.remove("user").unwrap();
+        let properties = flat.remove("properties").unwrap();
+        for (name, value) in user.as_object().unwrap().iter().chain(properties.as_object().unwrap()) {
+            let name = match name.as_str() {
+                "custom_properties" | "purchase_properties" if event_type.starts_with("users.behaviors.") => {
+                    flat.insert("properties".into(), value.to_string().into());
+                    continue;
+                }
+                "canvas_step_message_variation_api_id" => "canvas_step_message_variation_id",
+                other => other,
+            };
+            flat.insert(name.into(), value.clone());
+        }
+        flat
+    }
+
+    #[test]
+    fn the_one_pass_path_takes_the_flat_twin_of_every_fixture_event() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/all-events.json");
+        let body: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let http = body["events"].as_array().unwrap();
+        let flat: Vec<_> = http.iter().map(flat_twin).collect();
+        let flat_body = serde_json::json!({ "events": flat }).to_string();
+        let mut types = Vec::new();
+        let complete = for_each_event_fast(&flat_body, |event| {
+            types.push(event.event_type.into_owned());
+            event.user.external_user_id.is_some()
+        });
+        assert!(complete, "every flat event is read on the one-pass path, with its user");
+        assert_eq!(
+            types,
+            http.iter()
+                .map(|e| e["event_type"].as_str().unwrap())
+                .collect::<Vec<_>>()
+        );
+        // The test-only converter of storage records takes each twin back to its event.
+        for (mut flat, http) in flat.into_iter().zip(http) {
+            // In storage the type is in the object key, not a field.
+            let event_type = flat.remove("event_type").unwrap();
+            let event_type = event_type.as_str().unwrap();
+            let mut expected = http.clone();
+            expected["properties"]
+                .as_object_mut()
+                .unwrap()
+                .retain(|_, v| !v.is_null());
+            // A top-level `timezone`, which some HTTP exports carry, is the user's in storage.
+            if let Some(timezone) = expected.as_object_mut().unwrap().remove("timezone") {
+                expected["user"]["timezone"] = timezone;
+            }
+            assert_eq!(super::super::flat::flat_to_http(event_type, flat), expected);
+        }
     }
 
     #[test]
