@@ -736,3 +736,46 @@ fn the_flat_whatsapp_send_of_the_regression_is_sent_too() {
     assert_eq!(message["properties"]["message_id"], "m-1");
     assert!(message["properties"].get("timezone").is_none());
 }
+
+/// The sample batch (`all-events.json`, copied into `events/ingest-valid.json` and
+/// `scripts/dev`'s batch) holds at least one event of every family of the built-in table
+/// (its type without the last part, e.g. `users.messages.whatsapp`), plus the customer-behaviour
+/// events the README names, and every one of them reaches Segment with the defaults.
+#[test]
+fn the_sample_batch_covers_every_family_of_the_built_in_table() {
+    let family = |event_type: &str| event_type.rsplit_once('.').unwrap().0.to_owned();
+    let body = fixture("all-events.json");
+    let events: Value = serde_json::from_slice(&body).unwrap();
+    let types: BTreeSet<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    let sampled: BTreeSet<String> = types.iter().map(|t| family(t)).collect();
+    let named = EVENT_TABLE.iter().filter(|r| r.name != BuiltinName::LegacyOnly);
+    let missing: Vec<&str> = named
+        .map(|r| r.event_type)
+        .filter(|t| !sampled.contains(&family(t)))
+        .collect();
+    assert!(missing.is_empty(), "no sample of the family of {missing:?}");
+    for named in [
+        "users.behaviors.app.SessionStart",
+        "users.behaviors.app.SessionEnd",
+        "users.behaviors.Purchase",
+        "users.behaviors.CustomEvent",
+        "users.behaviors.Location",
+        "users.behaviors.InstallAttribution",
+        "users.behaviors.pushnotification.TokenStateChange",
+        "users.messages.webhook.Failure",
+        "users.messages.sms.ShortLinkClick",
+    ] {
+        assert!(types.contains(named), "{named} is not in the sample batch");
+    }
+    let config = config(&[]);
+    let out = transform_body(&body, &config.routing, config.routing.find("default").unwrap()).unwrap();
+    assert_eq!(
+        (out.messages.len(), out.total()),
+        (events["events"].as_array().unwrap().len(), out.messages.len())
+    );
+}
