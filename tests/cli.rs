@@ -1,5 +1,7 @@
 //! The `currents-segment` binary as a user runs it.
 
+mod flat_twin;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -53,6 +55,21 @@ fn transform_needs_no_keys_and_prints_deterministic_json() {
         serde_json::json!({"index": 1, "id": "mixed-anon-1", "event_type": "users.messages.email.Send", "reason": "no_external_user_id"})
     );
     assert_eq!(value["dead_lettered"][0]["reason"], "missing_time");
+}
+
+#[test]
+fn transform_reads_storage_shaped_events_as_their_http_twins() {
+    let http = flat_twin::http_body_without_nulls(&std::fs::read(fixture("all-events.json")).unwrap());
+    let from_http = run(&["transform"], &[], &http);
+    let from_flat = run(&["transform"], &[], &flat_twin::flat_body(&http));
+    assert!(
+        from_flat.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_flat.stderr)
+    );
+    let value: serde_json::Value = serde_json::from_slice(&from_flat.stdout).unwrap();
+    assert_eq!(value["batch"].as_array().unwrap().len(), fixture_len());
+    assert_eq!(from_flat.stdout, from_http.stdout);
 }
 
 #[test]

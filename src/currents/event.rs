@@ -163,7 +163,7 @@ impl<'de> Visitor<'de> for WireSeed<'de> {
                 2 => wire.time = map.next_value()?,
                 3 => wire.user = map.next_value()?,
                 4 => wire.timezone = map.next_value()?,
-                5 if value_is_object_or_null(self.source, &key.0) => wire.properties = map.next_value()?,
+                5 if value_is_object_or_null(self.source, &key) => wire.properties = map.next_value()?,
                 5 => wire.extras.push((key.0, map.next_value()?)),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -179,8 +179,8 @@ impl<'de> Visitor<'de> for WireSeed<'de> {
 /// without escapes straight from its input, so a borrowed `key` is a slice of `source` and the
 /// value follows it. A key with escapes is owned, and counts as an object here: it is read the
 /// way the HTTP shape reads it.
-fn value_is_object_or_null(source: &str, key: &Cow<'_, str>) -> bool {
-    let Cow::Borrowed(key) = key else { return true };
+fn value_is_object_or_null(source: &str, key: &BorrowedText<'_>) -> bool {
+    let Cow::Borrowed(key) = key.0 else { return true };
     let offset = (key.as_ptr() as usize).wrapping_sub(source.as_ptr() as usize);
     if source.as_bytes().get(offset..offset.saturating_add(key.len())) != Some(key.as_bytes()) {
         return true;
