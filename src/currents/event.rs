@@ -192,7 +192,7 @@ fn value_is_object_or_null(source: &str, key: &BorrowedText<'_>) -> bool {
 }
 
 /// Parses one raw event. Unknown fields are ignored, since Braze adds fields without notice.
-/// An event in the storage (flat) shape is read as its HTTP twin: see [`super::flat`].
+/// An event in the storage (flat) shape is read as its HTTP twin (rule: the `flat` module).
 pub fn parse_event<'a>(raw: &'a RawValue) -> Result<Event<'a>, InvalidEvent> {
     let seed = WireSeed { source: raw.get() };
     let mut deserializer = serde_json::Deserializer::from_str(raw.get());
