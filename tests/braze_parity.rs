@@ -4,6 +4,7 @@
 //! (`fixtures/braze/http-events.json`, written from the same field tables).
 
 mod common;
+mod flat_twin;
 
 use std::collections::BTreeSet;
 
@@ -11,7 +12,7 @@ use common::{config, fixture};
 use currents_segment::config::Config;
 use currents_segment::currents::parse_body;
 use currents_segment::mapping::{BuiltinName, EVENT_TABLE, EffectiveName, Moves, SegmentName, effective_names};
-use currents_segment::transform::{transform, transform_body};
+use currents_segment::transform::{Transformed, transform, transform_body};
 use serde_json::{Value, json};
 
 /// One row of the reference table.
@@ -679,4 +680,102 @@ fn fields_past_the_64th_property_still_move_to_context() {
     assert!(message["properties"].get("device_model").is_none());
     assert_eq!(message["properties"]["platform"], "ios", "email Open keeps platform");
     assert_eq!(message["properties"]["aa_extra_69"], 69);
+}
+
+/// Messages (byte for byte), skips and dead-letter codes, by position.
+type Outcome = (Vec<String>, Report, Report);
+
+fn outcome(out: &Transformed<'_>) -> Outcome {
+    (
+        out.messages.iter().map(|m| m.json.clone()).collect(),
+        out.skipped.iter().map(|s| (s.index, s.reason.as_str())).collect(),
+        out.invalid.iter().map(|i| (i.index, i.error.code)).collect(),
+    )
+}
+
+/// Storage exports lay every event out flat; ingest and the CLI read that shape as its HTTP
+/// twin, on the one-pass path and on the per-event path alike.
+#[test]
+fn flat_twins_of_every_fixture_event_give_byte_identical_messages_on_both_paths() {
+    let settings: [&[(&str, &str)]; 3] = [
+        &[],
+        &[("INCLUDE_ANONYMOUS", "true"), ("PII_MODE", "hash")],
+        &[("UNKNOWN_EVENT_TYPES", "send"), ("PII_MODE", "drop")],
+    ];
+    for name in ["braze/http-events.json", "all-events.json"] {
+        let http = flat_twin::http_body_without_nulls(&fixture(name));
+        let flat = flat_twin::flat_body(&http);
+        let events = parse_body(&http).unwrap().len();
+        for vars in settings {
+            let config = config(vars);
+            let route = config.routing.find("default").unwrap();
+            let expected = outcome(&transform_body(&http, &config.routing, route).unwrap());
+            assert_eq!(expected.0.len(), events, "{name} {vars:?}: every event maps");
+            let one_pass = outcome(&transform_body(&flat, &config.routing, route).unwrap());
+            assert_eq!(one_pass, expected, "{name} {vars:?}: one-pass path");
+            let raw = parse_body(&flat).unwrap();
+            let per_event = outcome(&transform(&raw, &config.routing, route));
+            assert_eq!(per_event, expected, "{name} {vars:?}: per-event path");
+        }
+    }
+}
+
+#[test]
+fn the_flat_whatsapp_send_of_the_regression_is_sent_too() {
+    let body = br#"{"events":[{"event_type":"users.messages.whatsapp.Send","id":"wa-send-0001","time":1764000000,
+        "user_id":"5f0000000000000000000001","external_user_id":"user-1","timezone":null,
+        "to_phone_number":"+15550100199","from_phone_number":"+15550100000","message_id":"m-1"}]}"#;
+    let config = config(&[]);
+    let out = transform_body(body, &config.routing, config.routing.find("default").unwrap()).unwrap();
+    assert_eq!((out.skipped.len(), out.invalid.len()), (0, 0));
+    let message: Value = serde_json::from_str(&out.messages[0].json).unwrap();
+    assert_eq!(message["event"], "WhatsApp Sent");
+    assert_eq!(message["userId"], "user-1");
+    assert_eq!(message["anonymousId"], "5f0000000000000000000001");
+    assert_eq!(message["context"]["traits"]["phone"], "+15550100199");
+    assert_eq!(message["properties"]["message_id"], "m-1");
+    assert!(message["properties"].get("timezone").is_none());
+}
+
+/// The sample batch (`all-events.json`, copied into `events/ingest-valid.json` and
+/// `scripts/dev`'s batch) holds at least one event of every family of the built-in table
+/// (its type without the last part, e.g. `users.messages.whatsapp`), plus the customer-behaviour
+/// events the README names, and every one of them reaches Segment with the defaults.
+#[test]
+fn the_sample_batch_covers_every_family_of_the_built_in_table() {
+    let family = |event_type: &str| event_type.rsplit_once('.').unwrap().0.to_owned();
+    let body = fixture("all-events.json");
+    let events: Value = serde_json::from_slice(&body).unwrap();
+    let types: BTreeSet<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    let sampled: BTreeSet<String> = types.iter().map(|t| family(t)).collect();
+    let named = EVENT_TABLE.iter().filter(|r| r.name != BuiltinName::LegacyOnly);
+    let missing: Vec<&str> = named
+        .map(|r| r.event_type)
+        .filter(|t| !sampled.contains(&family(t)))
+        .collect();
+    assert!(missing.is_empty(), "no sample of the family of {missing:?}");
+    for named in [
+        "users.behaviors.app.SessionStart",
+        "users.behaviors.app.SessionEnd",
+        "users.behaviors.Purchase",
+        "users.behaviors.CustomEvent",
+        "users.behaviors.Location",
+        "users.behaviors.InstallAttribution",
+        "users.behaviors.pushnotification.TokenStateChange",
+        "users.messages.webhook.Failure",
+        "users.messages.sms.ShortLinkClick",
+    ] {
+        assert!(types.contains(named), "{named} is not in the sample batch");
+    }
+    let config = config(&[]);
+    let out = transform_body(&body, &config.routing, config.routing.find("default").unwrap()).unwrap();
+    assert_eq!(
+        (out.messages.len(), out.total()),
+        (events["events"].as_array().unwrap().len(), out.messages.len())
+    );
 }

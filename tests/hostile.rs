@@ -2,6 +2,7 @@
 //! mixed batch still go through.
 
 mod common;
+mod flat_twin;
 
 use common::{Harness, bearer, config, counts, fixture, post, send};
 use currents_segment::currents::parse_body;
@@ -212,12 +213,18 @@ proptest! {
     }
 }
 
+/// How many events the fixture holds.
+fn fixture_len() -> usize {
+    let fixture: Value = serde_json::from_slice(&fixture("all-events.json")).unwrap();
+    fixture["events"].as_array().unwrap().len()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 500, .. ProptestConfig::default() })]
 
-    /// Batches of real event shapes, mostly valid, so the one-pass path is taken and compared.
+    /// Batches of real event shapes, in the HTTP and the flat (storage) shape, mostly valid, so the one-pass path is taken and compared.
     #[test]
-    fn the_one_pass_path_matches_the_per_event_path(picks in prop::collection::vec((0usize..34, 0u8..8), 0..40)) {
+    fn the_one_pass_path_matches_the_per_event_path(picks in prop::collection::vec((0usize..fixture_len(), 0u8..10), 0..40)) {
         let fixture: Value = serde_json::from_slice(&fixture("all-events.json")).unwrap();
         let events: Vec<Value> = picks
             .iter()
@@ -230,6 +237,13 @@ proptest! {
                     1 => event["event_type"] = json!("users.messages.unknown.Send"),
                     2 => event["properties"]["url"] = json!("https://example.com/x"),
                     3 if i % 7 == 0 => { event.as_object_mut().unwrap().remove("time"); }
+                    // The storage shape, as is or without its identity.
+                    8 | 9 => {
+                        event = serde_json::from_str(&flat_twin::flat_event(&event.to_string())).unwrap();
+                        if *change == 9 && i % 3 == 0 {
+                            event.as_object_mut().unwrap().remove("external_user_id");
+                        }
+                    }
                     _ => {}
                 }
                 event

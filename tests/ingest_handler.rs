@@ -1,6 +1,7 @@
 //! The ingest handler on real lambda_http request values, with fakes behind every port.
 
 mod common;
+mod flat_twin;
 
 use std::io::Write;
 
@@ -20,6 +21,12 @@ fn event_file(name: &str) -> lambda_http::Request {
     lambda_http::request::from_str(&text).expect("a valid API Gateway v2 event")
 }
 
+/// How many events `all-events.json` (and so the committed sample batch) holds.
+fn fixture_len() -> u64 {
+    let fixture: Value = serde_json::from_slice(&fixture("all-events.json")).unwrap();
+    fixture["events"].as_array().unwrap().len() as u64
+}
+
 fn sample_config() -> currents_segment::config::Config {
     config(&[("CURRENTS_AUTH_TOKEN", "sample-currents-token")])
 }
@@ -34,18 +41,42 @@ async fn a_full_batch_is_delivered_in_one_segment_request() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(counts(&body), (34, 0, 0, 0));
+    assert_eq!(counts(&body), (fixture_len(), 0, 0, 0));
     assert_eq!(harness.segment.requests(), 1);
-    assert_eq!(harness.segment.delivered_ids().len(), 34);
+    assert_eq!(harness.segment.delivered_ids().len() as u64, fixture_len());
+}
+
+/// Braze's storage exports lay events out flat; posted as they are, they reach Segment as the
+/// same messages as their HTTP twins.
+#[tokio::test]
+async fn a_flat_storage_shaped_batch_is_delivered_as_its_http_twin() {
+    let http = flat_twin::http_body_without_nulls(&fixture("all-events.json"));
+    let flat = flat_twin::flat_body(&http);
+    let (auth, value) = bearer();
+    let mut sent = Vec::new();
+    for body in [http, flat] {
+        let harness = Harness::new(config(&[]));
+        let (status, answer) = send(&harness, post("/currents", &[(auth, &value)], body)).await;
+        assert_eq!((status, counts(&answer)), (200, (fixture_len(), 0, 0, 0)), "{answer}");
+        let bodies = harness.segment.bodies.lock().unwrap().clone();
+        sent.push(
+            bodies
+                .iter()
+                .flat_map(|b| b["batch"].as_array().unwrap().clone())
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(sent[0].len() as u64, fixture_len());
+    assert_eq!(sent[1], sent[0]);
 }
 
 #[tokio::test]
 async fn the_committed_api_gateway_events_work_as_sam_would_send_them() {
     let harness = Harness::new(sample_config());
     let (status, body) = send(&harness, event_file("ingest-valid.json")).await;
-    assert_eq!((status, counts(&body).0), (200, 34));
+    assert_eq!((status, counts(&body).0), (200, fixture_len()));
     let (status, body) = send(&harness, event_file("ingest-gzip.json")).await;
-    assert_eq!((status, counts(&body).0), (200, 34), "base64 + gzip body");
+    assert_eq!((status, counts(&body).0), (200, fixture_len()), "base64 + gzip body");
     let (status, _) = send(&harness, event_file("ingest-wrong-token.json")).await;
     assert_eq!(status, 401);
     let (status, body) = send(&harness, event_file("ingest-malformed.json")).await;
@@ -200,8 +231,8 @@ async fn segment_down_parks_everything_and_answers_200() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(counts(&body), (0, 34, 0, 0));
-    assert_eq!(harness.retry.message_count(), 34);
+    assert_eq!(counts(&body), (0, fixture_len(), 0, 0));
+    assert_eq!(harness.retry.message_count() as u64, fixture_len());
     let envelope = &harness.retry.envelopes()[0];
     assert_eq!(envelope["version"], 1);
     assert_eq!(envelope["route"], "default");
@@ -229,12 +260,13 @@ async fn a_permanent_segment_refusal_is_dead_lettered() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(counts(&body), (0, 0, 0, 34));
+    let n = fixture_len();
+    assert_eq!(counts(&body), (0, 0, 0, n));
     // No request is retried as it was: the refused batch is bisected down to single messages,
-    // a full binary tree over 34 leaves (34 singles + 33 inner batches).
+    // a full binary tree over n leaves (n singles + n - 1 inner batches).
     assert_eq!(
-        harness.segment.requests(),
-        2 * 34 - 1,
+        harness.segment.requests() as u64,
+        2 * n - 1,
         "each batch is sent once, then halved"
     );
     assert!(
@@ -244,7 +276,7 @@ async fn a_permanent_segment_refusal_is_dead_lettered() {
             .iter()
             .all(|e| e["reason"] == "permanent_failure")
     );
-    assert_eq!(harness.dead.message_count(), 34);
+    assert_eq!(harness.dead.message_count() as u64, n);
 }
 
 #[tokio::test]
@@ -290,7 +322,7 @@ async fn a_retry_that_succeeds_counts_as_delivered() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(counts(&body), (34, 0, 0, 0));
+    assert_eq!(counts(&body), (fixture_len(), 0, 0, 0));
     assert_eq!(harness.segment.requests(), 3);
 }
 

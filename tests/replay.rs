@@ -8,6 +8,12 @@ use common::{Harness, bearer, config, counts, fixture, post, send, sqs_event};
 use currents_segment::ports::AttemptError;
 use tokio::time::Instant;
 
+/// How many events the sample batch (`all-events.json`) holds.
+fn fixture_len() -> usize {
+    let fixture: serde_json::Value = serde_json::from_slice(&fixture("all-events.json")).unwrap();
+    fixture["events"].as_array().unwrap().len()
+}
+
 fn failures(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<String> {
     response
         .batch_item_failures
@@ -28,7 +34,7 @@ async fn park_a_batch(harness: &Harness) -> Vec<String> {
         post("/currents", &[(auth, &value)], fixture("all-events.json")),
     )
     .await;
-    assert_eq!((status, counts(&body).1), (200, 34));
+    assert_eq!((status, counts(&body).1), (200, fixture_len() as u64));
     std::mem::take(&mut *harness.retry.bodies.lock().unwrap())
 }
 
@@ -46,10 +52,10 @@ async fn segment_back_up_delivers_every_parked_event_once_with_a_fresh_sent_at()
     let response = harness.replay().handle(sqs_event(&parked, 2), deadline()).await;
     assert!(failures(&response).is_empty());
     let mut ids = harness.segment.delivered_ids();
-    assert_eq!(ids.len(), 34);
+    assert_eq!(ids.len(), fixture_len());
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), 34, "each messageId exactly once");
+    assert_eq!(ids.len(), fixture_len(), "each messageId exactly once");
     let bodies = harness.segment.bodies.lock().unwrap();
     let replayed = &bodies[ingest_requests];
     assert_eq!(
@@ -91,7 +97,7 @@ async fn an_expired_record_is_dead_lettered_and_never_sent() {
     let dead = harness.dead.envelopes();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0]["reason"], "expired");
-    assert_eq!(dead[0]["messages"].as_array().unwrap().len(), 34);
+    assert_eq!(dead[0]["messages"].as_array().unwrap().len(), fixture_len());
     assert_eq!(dead[0]["first_failed_at"], "2025-11-24T16:00:00Z");
 }
 
@@ -103,7 +109,7 @@ async fn one_second_before_expiry_it_is_still_replayed() {
     harness.clock.advance(Duration::from_secs(2 * 3600 - 1));
     let response = harness.replay().handle(sqs_event(&parked, 5), deadline()).await;
     assert!(failures(&response).is_empty());
-    assert_eq!(harness.segment.delivered_ids().len(), 34);
+    assert_eq!(harness.segment.delivered_ids().len(), fixture_len());
 }
 
 #[tokio::test]
@@ -158,7 +164,7 @@ async fn a_permanent_refusal_at_replay_is_dead_lettered() {
     assert!(failures(&response).is_empty());
     let dead = harness.dead.envelopes();
     assert_eq!(dead[0]["reason"], "permanent_failure");
-    assert_eq!(dead[0]["messages"].as_array().unwrap().len(), 34);
+    assert_eq!(dead[0]["messages"].as_array().unwrap().len(), fixture_len());
 }
 
 #[tokio::test]
@@ -180,6 +186,6 @@ async fn records_are_judged_one_by_one() {
     parked.push("garbage".to_owned());
     let response = harness.replay().handle(sqs_event(&parked, 1), deadline()).await;
     assert!(failures(&response).is_empty());
-    assert_eq!(harness.segment.delivered_ids().len(), 34);
+    assert_eq!(harness.segment.delivered_ids().len(), fixture_len());
     assert_eq!(harness.dead.envelopes().len(), 1);
 }

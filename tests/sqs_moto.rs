@@ -21,6 +21,12 @@ use tokio::time::Instant;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+/// How many events the sample batch (`all-events.json`) holds.
+fn fixture_len() -> usize {
+    let fixture: serde_json::Value = serde_json::from_slice(&fixture("all-events.json")).unwrap();
+    fixture["events"].as_array().unwrap().len()
+}
+
 fn endpoint() -> String {
     std::env::var("SQS_ENDPOINT").expect("SQS_ENDPOINT must point at moto_server; run scripts/test")
 }
@@ -153,7 +159,7 @@ async fn segment_down_parks_in_sqs_and_replay_delivers_each_message_once() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(counts(&body), (0, 34, 0, 0));
+    assert_eq!(counts(&body), (0, fixture_len() as u64, 0, 0));
 
     let up = segment_answering(200).await;
     let config = Arc::new(queues.config(&up, &[]));
@@ -166,10 +172,10 @@ async fn segment_down_parks_in_sqs_and_replay_delivers_each_message_once() {
     assert!(response.batch_item_failures.is_empty());
     common::sqs::delete_all(&queues.client, &queues.retry_url, &records).await;
     let mut ids = common::delivered_ids(&up, 0).await;
-    assert_eq!(ids.len(), 34);
+    assert_eq!(ids.len(), fixture_len());
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), 34, "each messageId exactly once");
+    assert_eq!(ids.len(), fixture_len(), "each messageId exactly once");
     assert_eq!(queues.visible(&queues.dead_url).await, 0);
 }
 
@@ -233,7 +239,7 @@ async fn an_expired_record_goes_to_the_dead_letter_queue_and_never_to_segment() 
     let dead = queues.receive(&queues.dead_url).await;
     let envelope: Value = serde_json::from_str(dead[0].body.as_deref().unwrap()).unwrap();
     assert_eq!(envelope["reason"], "expired");
-    assert_eq!(envelope["messages"].as_array().unwrap().len(), 34);
+    assert_eq!(envelope["messages"].as_array().unwrap().len(), fixture_len());
 }
 
 #[tokio::test]

@@ -1,14 +1,40 @@
 //! Flat, storage-shaped Currents events (the records of Braze's Avro exports to S3, GCS or
-//! Azure) turned into the HTTP shape the rest of the mapping reads.
+//! Azure) and how they map to the HTTP shape the rest of the mapping reads.
 //!
 //! In storage, `user_id`, `external_user_id`, `device_id` and `timezone` sit at the top level
-//! beside the event's own fields, and the event type is not a field: it comes from the object
-//! key (`…/event_type=<T>/…`). See Braze's "Event delivery semantics" page,
+//! beside the event's own fields, with no `user` or `properties` wrapper, and the event type is
+//! not a field: it comes from the object key (`…/event_type=<T>/…`). See Braze's "Event
+//! delivery semantics" page,
 //! <https://www.braze.com/docs/user_guide/data/distribution/braze_currents/event_delivery_semantics>.
 //! The HTTP shape is `{"id","event_type","time","user":{…},"properties":{…}}`.
-//! A record and its HTTP twin give the same Segment message, so the same `messageId`.
+//!
+//! **Recognising the flat shape.** An event is flat when it has no `user` object (absent or
+//! null), no `properties` object, and a top-level `external_user_id` or `user_id` that is not
+//! null. Posted to ingest or given to `transform`, it must also carry `event_type`. Anything
+//! else is read as the HTTP shape, whose unknown top-level fields are ignored.
+//!
+//! **Reading it** (Braze's storage and HTTP samples compared field by field; [`place`]):
+//! - `id`, `event_type`, `time` are read as in the HTTP shape;
+//! - `user_id`, `external_user_id`, `device_id` are the user (strings; null is absent) and
+//!   `timezone` the event's timezone;
+//! - CustomEvent / Purchase `properties` (a JSON string in storage) becomes the property
+//!   `custom_properties` / `purchase_properties`, whose entries the mapping brings to the top
+//!   level as it does for the HTTP shape's object;
+//! - banner `canvas_step_message_variation_id` becomes `canvas_step_message_variation_api_id`;
+//! - every other field is a property under its own name, in input order; null fields are
+//!   left out, as the HTTP shape never carries a null.
+//!
+//! A flat event and its HTTP twin give the same Segment message, so the same `messageId`.
+//! One difference is kept: a CustomEvent or Purchase `properties` string that holds JSON but not
+//! an object stays a string, where the twin carries the parsed value.
 
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+use super::event::{User, non_empty};
+use super::{InvalidEvent, InvalidReason, Properties, text};
 
 /// Where one flat field goes in the HTTP shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +68,43 @@ pub fn place(event_type: &str, field: &str) -> Place {
         }
         _ => Place::SameProperty,
     }
+}
+
+/// The user and the properties of a flat event, from its top-level fields other than `id`,
+/// `event_type`, `time` and `timezone` (`fields`, in input order), placed by [`place`].
+/// Errors with `malformed_event` when an identity field is not a string.
+pub(super) fn read_flat<'a>(
+    event_type: &str,
+    fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+) -> Result<(User<'a>, Properties<'a>), InvalidEvent> {
+    let mut user = User::default();
+    let mut properties = Properties::default();
+    for (key, value) in fields {
+        if value.get() == "null" {
+            continue;
+        }
+        let name = match place(event_type, &key) {
+            Place::User => {
+                let slot = match key.as_ref() {
+                    "user_id" => &mut user.user_id,
+                    "external_user_id" => &mut user.external_user_id,
+                    "device_id" => &mut user.device_id,
+                    _ => continue,
+                };
+                let text = text(value).ok_or_else(|| {
+                    InvalidEvent::new(InvalidReason::MalformedEvent, format!("field `{key}` must be a string"))
+                })?;
+                *slot = non_empty(Some(text));
+                continue;
+            }
+            // `id` and `time` are named fields, never among `fields`.
+            Place::Top => continue,
+            Place::Property(renamed) | Place::ParsedProperty(renamed) => Cow::Borrowed(renamed),
+            Place::SameProperty => key,
+        };
+        properties.insert(name, value);
+    }
+    Ok((user, properties))
 }
 
 /// Builds HTTP-shaped events field by field; null values are left out, as the HTTP

@@ -5,6 +5,8 @@
 //! for well-formed bodies (one pass over the whole body); whenever it meets anything unusual it
 //! falls back to `parse_event`. The property test
 //! `hostile::the_one_pass_path_matches_the_per_event_path` (and `generators`) checks they agree.
+//! Both read the HTTP shape and the flat storage shape; the `flat` module gives the rule that tells them
+//! apart and how a flat event is read.
 
 mod body;
 mod event;

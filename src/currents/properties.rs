@@ -29,6 +29,14 @@ impl<'a> Properties<'a> {
         text(self.get(key)?)
     }
 
+    /// Adds a pair. A repeated key keeps its first place and its last value, as when parsing.
+    pub(crate) fn insert(&mut self, key: Cow<'a, str>, value: &'a RawValue) {
+        match self.pairs.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.pairs.push((key, value)),
+        }
+    }
+
     /// Number of properties.
     pub fn len(&self) -> usize {
         self.pairs.len()
@@ -64,17 +72,15 @@ impl<'de: 'a, 'a> Deserialize<'de> for Properties<'a> {
             }
 
             fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut pairs: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::with_capacity(map.size_hint().unwrap_or(24));
+                let mut properties = Properties {
+                    pairs: Vec::with_capacity(map.size_hint().unwrap_or(24)),
+                };
                 while let Some(key) = map.next_key::<BorrowedText<'de>>()? {
-                    let value: &'de RawValue = map.next_value()?;
                     // A repeated key keeps its last value, as JSON parsers commonly do, so the
                     // message we build never carries the same key twice.
-                    match pairs.iter_mut().find(|(k, _)| *k == key.0) {
-                        Some(slot) => slot.1 = value,
-                        None => pairs.push((key.0, value)),
-                    }
+                    properties.insert(key.0, map.next_value()?);
                 }
-                Ok(Properties { pairs })
+                Ok(properties)
             }
         }
 
