@@ -78,6 +78,13 @@ mod tests {
     }
 
     #[test]
+    fn the_plausibility_bound_is_itself_an_epoch_time() {
+        // 1_000_000_000_000 ms is 2001-09-09: a real (long past) deadline, not "no deadline".
+        assert_eq!(left(for_invocation(PLAUSIBLE_EPOCH_MS, Duration::ZERO)), Duration::ZERO);
+        assert!(left(for_invocation(PLAUSIBLE_EPOCH_MS - 1, Duration::ZERO)) > Duration::from_secs(19));
+    }
+
+    #[test]
     fn the_reserve_is_at_most_a_third_of_what_is_left() {
         let in_9s = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64 + 9_000;
         let kept = left(for_invocation(in_9s, Duration::from_secs(5)));

@@ -232,3 +232,19 @@ fn best_effort_id(raw: &RawValue) -> Option<String> {
         .id
         .map(|t| t.0.into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn an_invalid_event_is_reported_under_its_own_id_when_that_is_a_string() {
+        let config = Config::from_lookup(|_| None).unwrap();
+        let route = config.routing.find("default").unwrap();
+        let body = br#"{"events":[{"id":"bad-7","time":"soon"},{"id":7,"time":"soon"},{"time":"soon"}]}"#;
+        let out = transform_body(body, &config.routing, route).unwrap();
+        let ids: Vec<Option<&str>> = out.invalid.iter().map(|i| i.id.as_deref()).collect();
+        assert_eq!(ids, [Some("bad-7"), None, None]);
+    }
+}
