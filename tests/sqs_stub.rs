@@ -331,11 +331,13 @@ async fn an_entry_sqs_refuses_in_every_form_is_reported_not_dropped() {
         }
     })
     .await;
-    let all = bodies("d", 6, 1_000);
+    // 25 bodies are three SendMessageBatch calls: the refusal in the first must not stop the
+    // other two, and the error counts only the one body given up on.
+    let all = bodies("d", 25, 1_000);
 
     let error: QueueError = stub.queue().park(&all).await.expect_err("one body is refused for good");
 
-    assert_eq!((error.failed, error.total), (1, 6), "{error}");
+    assert_eq!((error.failed, error.total), (1, 25), "{error}");
     assert!(error.reason.contains("InvalidMessageContents"), "{error}");
     let others: Vec<String> = all.iter().filter(|b| !b.starts_with("d-002")).cloned().collect();
     assert_eq!(stub.stored(), others, "every other body stored exactly once");

@@ -212,14 +212,11 @@ impl SqsQueue {
             .collect())
     }
 
-    /// One round over `pending`: returns the indexes still to send and the last error seen.
-    async fn send_round(
-        &self,
-        outgoing: &mut [Outgoing],
-        pending: &[usize],
-    ) -> Result<(Vec<usize>, String), QueueError> {
-        let mut failed = Vec::new();
-        let mut reason = String::new();
+    /// One round over `pending`: the indexes still to send, the indexes given up on (refused in
+    /// every form), and the last error seen. A refused entry does not stop the round, so every
+    /// other body is still sent and the error's count is the true one.
+    async fn send_round(&self, outgoing: &mut [Outgoing], pending: &[usize]) -> Round {
+        let mut round = Round::default();
         let chunks = pack(
             pending.iter().map(|&i| outgoing[i].sqs_bytes()),
             0,
@@ -231,22 +228,40 @@ impl SqsQueue {
             match self.send_batch(outgoing, indexes).await {
                 Ok(entry_failures) => {
                     for (index, retryable, code) in entry_failures {
-                        if !retryable {
-                            outgoing[index] = self.fallback(&outgoing[index], &code).await?;
+                        round.reason = format!("SQS failed some batch entries ({code})");
+                        if retryable {
+                            round.failed.push(index);
+                            continue;
                         }
-                        reason = format!("SQS failed some batch entries ({code})");
-                        failed.push(index);
+                        match self.fallback(&outgoing[index], &code).await {
+                            Ok(next) => {
+                                outgoing[index] = next;
+                                round.failed.push(index);
+                            }
+                            Err(error) => {
+                                round.reason = error.reason;
+                                round.given_up.push(index);
+                            }
+                        }
                     }
                 }
                 Err(error) => {
-                    failed.extend_from_slice(indexes);
-                    reason = error;
+                    round.failed.extend_from_slice(indexes);
+                    round.reason = error;
                 }
             }
         }
-        failed.sort_unstable();
-        Ok((failed, reason))
+        round.failed.sort_unstable();
+        round
     }
+}
+
+/// What one round of sends left: entries to retry, entries given up on, and the last error.
+#[derive(Default)]
+struct Round {
+    failed: Vec<usize>,
+    given_up: Vec<usize>,
+    reason: String,
 }
 
 fn refused(code: &str) -> QueueError {
@@ -268,24 +283,24 @@ impl Park for SqsQueue {
             })?);
         }
         let mut pending: Vec<usize> = (0..bodies.len()).collect();
+        let mut given_up = 0;
         let mut reason = String::new();
         for round in 0..MAX_SEND_ROUNDS {
             if pending.is_empty() {
-                return Ok(());
+                break;
             }
             if round > 0 {
                 tokio::time::sleep(Duration::from_millis(100 << round)).await;
             }
-            (pending, reason) = self.send_round(&mut outgoing, &pending).await.map_err(|e| QueueError {
-                total: bodies.len(),
-                ..e
-            })?;
+            let result = self.send_round(&mut outgoing, &pending).await;
+            (pending, reason) = (result.failed, result.reason);
+            given_up += result.given_up.len();
         }
-        if pending.is_empty() {
+        if pending.is_empty() && given_up == 0 {
             return Ok(());
         }
         Err(QueueError {
-            failed: pending.len(),
+            failed: pending.len() + given_up,
             total: bodies.len(),
             reason,
         })
