@@ -4,10 +4,13 @@
 mod common;
 mod flat_twin;
 
+use std::cell::Cell;
+
 use common::{Harness, bearer, config, counts, fixture, post, send};
 use currents_segment::currents::parse_body;
 use currents_segment::transform::{transform, transform_body};
 use proptest::prelude::*;
+use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 use serde_json::{Value, json};
 
 fn good_event(id: &str) -> Value {
@@ -173,44 +176,104 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
     })
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 2_000, .. ProptestConfig::default() })]
+/// Any bytes at all, half of them inside a Currents envelope so the parser gets past the
+/// first byte: parsing either refuses the body or sorts every event into one place.
+#[test]
+fn arbitrary_bytes_never_panic() {
+    let config = config(&[]);
+    let route = config.routing.find("default").unwrap();
+    let [parsed, with_events] = [(); 2].map(|()| Cell::new(0usize));
+    // Raw bytes, or a comma-separated list of JSON values and junk that parses now and then.
+    let value =
+        prop::sample::select(vec![
+        &b"1"[..], b"null", b"\"a\"", b"[]", b"{}", b"{\"id\":\"x\",\"time\":1}", b"{\"time\":\"t\"}",
+        b"{\"event_type\":\"users.messages.email.Open\",\"id\":\"e\",\"time\":1,\"user\":{\"external_user_id\":\"u\"}}",
+    ]);
+    let junk = prop::sample::select(vec![&b"{"[..], b"]", b":", b"\"\xff\"", b"\"\\ud800\"", b"tru", b""]);
+    let element = prop_oneof![4 => value, 1 => junk];
+    let soup = prop::collection::vec(element, 0..12).prop_map(|elements| elements.join(&b","[..]));
+    let bytes = (
+        prop_oneof![prop::collection::vec(any::<u8>(), 0..512), soup],
+        any::<bool>(),
+    );
+    let mut runner = TestRunner::new(RunnerConfig::with_cases(2_000));
+    runner
+        .run(&bytes, |(tail, wrapped)| {
+            let body = if wrapped {
+                [&b"{\"events\":["[..], &tail, b"]}"].concat()
+            } else {
+                tail
+            };
+            if let Ok(events) = parse_body(&body) {
+                let out = transform(&events, &config.routing, route);
+                prop_assert_eq!(out.total(), events.len());
+                parsed.set(parsed.get() + 1);
+                with_events.set(with_events.get() + usize::from(!events.is_empty()));
+            }
+            let _ = transform_body(&body, &config.routing, route);
+            Ok(())
+        })
+        .unwrap();
+    // Coverage: the transform must actually run, on bodies that hold events.
+    assert!(parsed.get() >= 20, "only {} of 2,000 bodies parsed", parsed.get());
+    assert!(with_events.get() >= 10, "only {} bodies held events", with_events.get());
+}
 
-    /// Any bytes at all: parsing either refuses the body or sorts every event into one place.
-    #[test]
-    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        let config = config(&[]);
-        if let Ok(events) = parse_body(&bytes) {
-            let out = transform(&events, &config.routing, config.routing.find("default").unwrap());
+/// An event near the Currents shape: arbitrary JSON, or a real event with one field replaced by
+/// arbitrary JSON (so `time`, `user` and friends are mostly sane and events do map).
+fn near_currents_event() -> impl Strategy<Value = Value> {
+    let field = prop::sample::select(vec!["event_type", "id", "time", "user", "properties", "x"]);
+    prop_oneof![
+        1 => arbitrary_json(),
+        3 => (0..fixture_len(), field, arbitrary_json()).prop_map(|(pick, field, value)| {
+            let fixture: Value = serde_json::from_slice(&fixture("all-events.json")).unwrap();
+            let mut event = fixture["events"][pick].clone();
+            event[field] = value;
+            event
+        }),
+    ]
+}
+
+/// Arbitrary JSON events, near the Currents shape: every event lands in exactly one list, the
+/// one-pass path agrees with the per-event path, and every message produced is valid JSON with
+/// an identity, within Segment's limits.
+#[test]
+fn arbitrary_events_are_always_accounted_for() {
+    let config = config(&[("INCLUDE_ANONYMOUS", "true")]);
+    let route = config.routing.find("default").unwrap();
+    let [total, mapped, invalid] = [(); 3].map(|()| Cell::new(0usize));
+    let mut runner = TestRunner::new(RunnerConfig::with_cases(400));
+    runner
+        .run(&prop::collection::vec(near_currents_event(), 0..20), |events| {
+            let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
+            let raw = parse_body(&body).unwrap();
+            let out = transform(&raw, &config.routing, route);
             prop_assert_eq!(out.total(), events.len());
-        }
-    }
-
-    /// Arbitrary JSON events, near the Currents shape: every event lands in exactly one list,
-    /// and every message produced is valid JSON within Segment's limits.
-    #[test]
-    fn arbitrary_events_are_always_accounted_for(events in prop::collection::vec(arbitrary_json(), 0..20)) {
-        let config = config(&[("INCLUDE_ANONYMOUS", "true")]);
-        let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
-        let raw = parse_body(&body).unwrap();
-        let out = transform(&raw, &config.routing, config.routing.find("default").unwrap());
-        prop_assert_eq!(out.total(), events.len());
-        // The one-pass path gives exactly what the per-event path gives.
-        let fast = transform_body(&body, &config.routing, config.routing.find("default").unwrap()).unwrap();
-        let summary = |t: &currents_segment::transform::Transformed<'_>| {
-            (
-                t.messages.iter().map(|m| (m.route, m.json.clone())).collect::<Vec<_>>(),
-                t.skipped.iter().map(|s| (s.index, s.reason)).collect::<Vec<_>>(),
-                t.invalid.iter().map(|i| (i.index, i.error.clone())).collect::<Vec<_>>(),
-            )
-        };
-        prop_assert_eq!(summary(&fast), summary(&out));
-        for message in &out.messages {
-            let value: Value = serde_json::from_str(&message.json).unwrap();
-            prop_assert!(value["userId"].is_string() || value["anonymousId"].is_string());
-            prop_assert!(message.json.len() <= 32_000);
-        }
-    }
+            let fast = transform_body(&body, &config.routing, route).unwrap();
+            let summary = |t: &currents_segment::transform::Transformed<'_>| {
+                (
+                    t.messages.iter().map(|m| (m.route, m.json.clone())).collect::<Vec<_>>(),
+                    t.skipped.iter().map(|s| (s.index, s.reason)).collect::<Vec<_>>(),
+                    t.invalid.iter().map(|i| (i.index, i.error.clone())).collect::<Vec<_>>(),
+                )
+            };
+            prop_assert_eq!(summary(&fast), summary(&out));
+            for message in &out.messages {
+                let value: Value = serde_json::from_str(&message.json).unwrap();
+                prop_assert!(value["userId"].is_string() || value["anonymousId"].is_string());
+                prop_assert!(message.json.len() <= 32_000);
+            }
+            total.set(total.get() + events.len());
+            mapped.set(mapped.get() + out.messages.len());
+            invalid.set(invalid.get() + out.invalid.len());
+            Ok(())
+        })
+        .unwrap();
+    // Coverage: the message checks above must run on many events (about a fifth map), and
+    // invalid ones must occur.
+    let (total, mapped, invalid) = (total.get(), mapped.get(), invalid.get());
+    assert!(mapped * 10 >= total, "only {mapped} of {total} events mapped");
+    assert!(invalid * 10 >= total, "only {invalid} of {total} events invalid");
 }
 
 /// How many events the fixture holds.
