@@ -212,5 +212,11 @@ async fn a_mixed_envelope_parks_its_undelivered_rest_before_it_is_acknowledged()
             rest.iter().all(|e| e["first_failed_at"] == "2025-11-24T15:00:00Z"),
             "the window is kept"
         );
+        // The rest counts the envelope's earlier attempt plus this invocation's failed ones.
+        let failed_now = harness.segment.requests() as u64 - 1;
+        assert!(
+            rest.iter().all(|e| e["attempts"] == 1 + failed_now),
+            "attempts add up: 1 + {failed_now}"
+        );
     }
 }
