@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,6 +16,7 @@ use currents_segment::config::SegmentTarget;
 use currents_segment::park::{PayloadPointer, PayloadStore, StoreError, payload_key};
 use currents_segment::ports::{AttemptError, Deliver};
 use proptest::prelude::*;
+use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 use serde_json::{Value, json};
 
 /// Segment: 400 for any batch holding a poisoned id; otherwise a script of answers, then 200
@@ -136,82 +138,185 @@ fn dead_ids(bodies: &[String], store: &Store) -> HashSet<String> {
     ids
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, .. ProptestConfig::default() })]
+/// What the cases reached, so the test fails if its generator stops exercising the round trip.
+#[derive(Default)]
+struct Reached {
+    redriven: Cell<usize>,
+    through_failing_s3: Cell<usize>,
+    dlq_refused: Cell<usize>,
+}
 
-    #[test]
-    fn dead_letters_redriven_through_replay_are_never_lost(
-        shapes in prop::collection::vec(shape(), 2..30),
-        script in prop::collection::vec(prop_oneof![Just(200u16), Just(503), Just(400)], 0..8),
-        offload in any::<bool>(),
-        s3_failures in 0usize..3,
-        dlq_refusals in 0usize..3,
-        segment_down in any::<bool>(),
-    ) {
-        let fixture: Value = serde_json::from_slice(&fixture("all-events.json")).unwrap();
-        let templates = fixture["events"].as_array().unwrap();
-        let email_open = templates.iter().find(|e| e["event_type"] == "users.messages.email.Open").unwrap();
-        let events: Vec<Value> = shapes.iter().enumerate().map(|(i, s)| event(email_open, i, *s)).collect();
-        let poison: HashSet<String> = shapes.iter().enumerate()
-            .filter(|(_, s)| matches!(s, Shape::Poison)).map(|(i, _)| format!("evt-{i}")).collect();
-        let segment = Arc::new(Segment { poison: poison.clone(), ..Segment::default() });
-        let store = Arc::new(Store::default());
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            let mut harness = Harness::new(config(&[]));
-            harness.segment_port = Some(segment.clone());
-            let (auth, value) = bearer();
-            let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
-            let (status, answer) = send(&harness, post("/currents", &[(auth, &value)], body)).await;
-            prop_assert_eq!(status, 200, "{}", answer);
-            // Bisection: only the poisoned messages are dead-lettered by Segment's refusal.
-            let delivered = segment.delivered.lock().unwrap().clone();
-            for (i, s) in shapes.iter().enumerate() {
-                let id = format!("evt-{i}");
-                prop_assert_eq!(delivered.contains(&id), matches!(s, Shape::Good), "{} {:?}", id, s);
+#[test]
+fn dead_letters_redriven_through_replay_are_never_lost() {
+    let reached = Reached::default();
+    let strategy = (
+        prop::collection::vec(shape(), 2..30),
+        prop::collection::vec(prop_oneof![Just(200u16), Just(503), Just(400)], 0..8),
+        any::<bool>(),
+        0usize..3,
+        0usize..3,
+        any::<bool>(),
+    );
+    let mut runner = TestRunner::new(RunnerConfig::with_cases(128));
+    runner
+        .run(
+            &strategy,
+            |(shapes, script, offload, s3_failures, dlq_refusals, segment_down)| {
+                round_trip(
+                    &reached,
+                    &shapes,
+                    &script,
+                    offload,
+                    s3_failures,
+                    dlq_refusals,
+                    segment_down,
+                )
+            },
+        )
+        .unwrap();
+    // Coverage: most cases redrive something, and the S3 and DLQ faults are met, not just drawn.
+    assert!(
+        reached.redriven.get() >= 100,
+        "{} of 128 cases redrove a dead letter",
+        reached.redriven.get()
+    );
+    assert!(
+        reached.through_failing_s3.get() >= 10,
+        "{} cases read a pointer while S3 failed",
+        reached.through_failing_s3.get()
+    );
+    assert!(
+        reached.dlq_refused.get() >= 20,
+        "{} cases met a refusing DLQ",
+        reached.dlq_refused.get()
+    );
+}
+
+fn round_trip(
+    reached: &Reached,
+    shapes: &[Shape],
+    script: &[u16],
+    offload: bool,
+    s3_failures: usize,
+    dlq_refusals: usize,
+    segment_down: bool,
+) -> Result<(), TestCaseError> {
+    let fixture: Value = serde_json::from_slice(&fixture("all-events.json")).unwrap();
+    let templates = fixture["events"].as_array().unwrap();
+    let email_open = templates
+        .iter()
+        .find(|e| e["event_type"] == "users.messages.email.Open")
+        .unwrap();
+    let events: Vec<Value> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| event(email_open, i, *s))
+        .collect();
+    let poison: HashSet<String> = shapes
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, Shape::Poison))
+        .map(|(i, _)| format!("evt-{i}"))
+        .collect();
+    let segment = Arc::new(Segment {
+        poison: poison.clone(),
+        ..Segment::default()
+    });
+    let store = Arc::new(Store::default());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut harness = Harness::new(config(&[]));
+        harness.segment_port = Some(segment.clone());
+        let (auth, value) = bearer();
+        let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
+        let (status, answer) = send(&harness, post("/currents", &[(auth, &value)], body)).await;
+        prop_assert_eq!(status, 200, "{}", answer);
+        // Bisection: only the poisoned messages are dead-lettered by Segment's refusal.
+        let delivered = segment.delivered.lock().unwrap().clone();
+        for (i, s) in shapes.iter().enumerate() {
+            let id = format!("evt-{i}");
+            prop_assert_eq!(delivered.contains(&id), matches!(s, Shape::Good), "{} {:?}", id, s);
+        }
+
+        // The operator redrives the DLQ (within the window, as the fixed clock keeps it); some
+        // bodies are S3 pointers, as large envelopes would be.
+        let mut pending: Vec<String> = std::mem::take(&mut *harness.dead.bodies.lock().unwrap())
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| {
+                if offload && i % 2 == 0 {
+                    to_s3(&store, &body)
+                } else {
+                    body
+                }
+            })
+            .collect();
+        let bump = |c: &Cell<usize>| c.set(c.get() + 1);
+        if !pending.is_empty() {
+            bump(&reached.redriven);
+        }
+        if s3_failures > 0 && pending.iter().any(|b| b.starts_with('[')) {
+            bump(&reached.through_failing_s3);
+        }
+        if dlq_refusals > 0 && !pending.is_empty() {
+            bump(&reached.dlq_refused);
+        }
+        *store.fail.lock().unwrap() = s3_failures;
+        harness.dead.refuse_next(dlq_refusals);
+        segment.script.lock().unwrap().extend(script.iter().copied());
+        *segment.down.lock().unwrap() = segment_down;
+        let mut replay = harness.replay();
+        replay.payloads = Some(store.clone());
+        for _ in 0..8 {
+            if pending.is_empty() {
+                break;
             }
-
-            // The operator redrives the DLQ (within the window, as the fixed clock keeps it); some
-            // bodies are S3 pointers, as large envelopes would be.
-            let mut pending: Vec<String> = std::mem::take(&mut *harness.dead.bodies.lock().unwrap())
+            let response = replay
+                .handle(
+                    sqs_event(&pending, 1),
+                    tokio::time::Instant::now() + Duration::from_secs(5),
+                )
+                .await;
+            let kept: HashSet<usize> = response
+                .batch_item_failures
+                .iter()
+                .map(|f| f.item_identifier.trim_start_matches("msg-").parse().unwrap())
+                .collect();
+            pending = pending
                 .into_iter()
                 .enumerate()
-                .map(|(i, body)| if offload && i % 2 == 0 {
-                    to_s3(&store, &body)
-                } else { body })
+                .filter(|(i, _)| kept.contains(i))
+                .map(|(_, b)| b)
                 .collect();
-            *store.fail.lock().unwrap() = s3_failures;
-            harness.dead.refuse_next(dlq_refusals);
-            segment.script.lock().unwrap().extend(script.iter().copied());
-            *segment.down.lock().unwrap() = segment_down;
-            let mut replay = harness.replay();
-            replay.payloads = Some(store.clone());
-            for _ in 0..8 {
-                if pending.is_empty() { break; }
-                let response = replay.handle(sqs_event(&pending, 1), tokio::time::Instant::now() + Duration::from_secs(5)).await;
-                let kept: HashSet<usize> = response.batch_item_failures.iter()
-                    .map(|f| f.item_identifier.trim_start_matches("msg-").parse().unwrap()).collect();
-                pending = pending.into_iter().enumerate().filter(|(i, _)| kept.contains(i)).map(|(_, b)| b).collect();
-                pending.append(&mut std::mem::take(&mut *harness.retry.bodies.lock().unwrap()));
-                if segment_down && !pending.is_empty() { *segment.down.lock().unwrap() = false; }
+            pending.append(&mut std::mem::take(&mut *harness.retry.bodies.lock().unwrap()));
+            if segment_down && !pending.is_empty() {
+                *segment.down.lock().unwrap() = false;
             }
-            prop_assert!(pending.is_empty(), "every redriven record settles once faults clear");
+        }
+        prop_assert!(pending.is_empty(), "every redriven record settles once faults clear");
 
-            // Conservation: every event is in Segment or back in the DLQ; invalid ones never
-            // reach Segment; poisoned ones are refused again.
-            let delivered = segment.delivered.lock().unwrap().clone();
-            let dead = dead_ids(&harness.dead.bodies.lock().unwrap(), &store);
-            for (i, s) in shapes.iter().enumerate() {
-                let id = format!("evt-{i}");
-                prop_assert!(delivered.contains(&id) || dead.contains(&id), "{} ({:?}) was lost", id, s);
-                match s {
-                    Shape::Milliseconds | Shape::NoTime | Shape::Poison => {
-                        prop_assert!(!delivered.contains(&id) && dead.contains(&id), "{} ({:?})", id, s)
-                    }
-                    Shape::Good => {}
+        // Conservation: every event is in Segment or back in the DLQ; invalid ones never
+        // reach Segment; poisoned ones are refused again.
+        let delivered = segment.delivered.lock().unwrap().clone();
+        let dead = dead_ids(&harness.dead.bodies.lock().unwrap(), &store);
+        for (i, s) in shapes.iter().enumerate() {
+            let id = format!("evt-{i}");
+            prop_assert!(
+                delivered.contains(&id) || dead.contains(&id),
+                "{} ({:?}) was lost",
+                id,
+                s
+            );
+            match s {
+                Shape::Milliseconds | Shape::NoTime | Shape::Poison => {
+                    prop_assert!(!delivered.contains(&id) && dead.contains(&id), "{} ({:?})", id, s)
                 }
+                Shape::Good => {}
             }
-            Ok(())
-        })?;
-    }
+        }
+        Ok(())
+    })
 }

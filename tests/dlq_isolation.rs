@@ -140,19 +140,55 @@ mod properties {
         })
     }
 
-    proptest! {
-        /// The byte-level split never panics, and what it lets through is UTF-8 JSON or refused.
-        #[test]
-        fn arbitrary_bytes_never_panic_in_the_split(tail in prop::collection::vec(any::<u8>(), 0..256), head in any::<bool>()) {
-            let mut body = if head { b"{\"events\":[".to_vec() } else { Vec::new() };
-            body.extend_from_slice(&tail);
-            let decoded = decode_body(&body, None, 1 << 20).unwrap();
-            if std::str::from_utf8(&body).is_err() && let Ok(events) = parse_body(&decoded) {
-                prop_assert!(std::str::from_utf8(&decoded).is_ok());
-                prop_assert!(events.iter().all(|e| serde_json::from_str::<serde_json::Value>(e.get()).is_ok()));
-            }
-        }
+    /// The byte-level split never panics, and what it lets through is UTF-8 JSON or refused.
+    /// Bodies are arbitrary bytes, or events (some not UTF-8) with arbitrary bytes after them,
+    /// so the split's interesting branch (a non-UTF-8 body that still parses) is reached; the
+    /// test fails if it stops being reached.
+    #[test]
+    fn arbitrary_bytes_never_panic_in_the_split() {
+        let tail = prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..256),
+            (
+                prop::collection::vec(event(), 1..6),
+                prop_oneof![3 => Just(Vec::new()), 1 => prop::collection::vec(any::<u8>(), 1..3)]
+            )
+                .prop_map(|(events, junk)| {
+                    let mut tail = events
+                        .into_iter()
+                        .map(|(bytes, _)| bytes)
+                        .collect::<Vec<_>>()
+                        .join(&b","[..]);
+                    tail.extend_from_slice(b"]}");
+                    tail.extend_from_slice(&junk);
+                    tail
+                }),
+        ];
+        let split_and_parsed = std::cell::Cell::new(0usize);
+        let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config::with_cases(512));
+        runner
+            .run(&(tail, any::<bool>()), |(tail, head)| {
+                let mut body = if head { b"{\"events\":[".to_vec() } else { Vec::new() };
+                body.extend_from_slice(&tail);
+                let decoded = decode_body(&body, None, 1 << 20).unwrap();
+                if std::str::from_utf8(&body).is_err()
+                    && let Ok(events) = parse_body(&decoded)
+                {
+                    prop_assert!(std::str::from_utf8(&decoded).is_ok());
+                    prop_assert!(
+                        events
+                            .iter()
+                            .all(|e| serde_json::from_str::<serde_json::Value>(e.get()).is_ok())
+                    );
+                    split_and_parsed.set(split_and_parsed.get() + 1);
+                }
+                Ok(())
+            })
+            .unwrap();
+        let reached = split_and_parsed.get();
+        assert!(reached >= 10, "only {reached} non-UTF-8 bodies were split and parsed");
+    }
 
+    proptest! {
         /// Whatever bytes sit inside events, every event is kept: a readable one byte for byte,
         /// any other as a base64 marker holding exactly its bytes, in the same order.
         #[test]
