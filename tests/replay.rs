@@ -150,6 +150,8 @@ async fn a_removed_route_is_dead_lettered_not_lost() {
         (Some("unknown_route"), Some("brand-a"))
     );
     assert_eq!(after.segment.requests(), 0);
+    // The operator reads why: the envelope's last error names the missing route, not Segment's.
+    assert!(dead.iter().all(|e| e["last_error"] == "route is no longer configured"));
 }
 
 #[tokio::test]
