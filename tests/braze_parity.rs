@@ -540,6 +540,27 @@ fn custom_event_properties_go_to_the_top_level_in_both_shapes() {
     assert_eq!(map_one(&config(&[]), &storage), message);
 }
 
+/// Only custom events flatten `custom_properties`, and only purchases `purchase_properties`:
+/// any other event keeps a field of either name as the nested property it is.
+#[test]
+fn other_events_keep_fields_named_like_custom_or_purchase_properties() {
+    let mut event = fixture_event("users.messages.email.Open");
+    event["properties"]["custom_properties"] = json!({"c": 1});
+    event["properties"]["purchase_properties"] = json!({"p": 2});
+    let properties = &map_one(&config(&[]), &event)["properties"];
+    assert_eq!(properties["custom_properties"], json!({"c": 1}));
+    assert_eq!(properties["purchase_properties"], json!({"p": 2}));
+    assert!(properties.get("c").is_none() && properties.get("p").is_none());
+    let mut purchase = fixture_event("users.behaviors.Purchase");
+    purchase["properties"]["custom_properties"] = json!({"c": 1});
+    let properties = &map_one(&config(&[]), &purchase)["properties"];
+    assert_eq!(
+        properties["custom_properties"],
+        json!({"c": 1}),
+        "a purchase keeps custom_properties nested"
+    );
+}
+
 #[test]
 fn purchase_properties_go_to_the_top_level_in_both_shapes() {
     let http = fixture_event("users.behaviors.Purchase");
