@@ -269,6 +269,26 @@ mod tests {
     }
 
     #[test]
+    fn an_undecodable_body_is_cut_only_when_over_the_excerpt_size() {
+        let with_body = |text: String| {
+            let mut envelope = Envelope::new("default", at(), 0, "undecodable");
+            envelope.body = Some(text);
+            envelope.to_json()
+        };
+        let small = with_body("not json".to_owned());
+        assert_eq!(fit_within(&small, 65_536).unwrap(), (small.clone(), 0));
+        let (cut, count) = fit_within(&with_body("z".repeat(100_000)), 65_536).unwrap();
+        assert_eq!(count, 1);
+        let body = decode(&cut).unwrap().body.unwrap();
+        assert!(
+            body.starts_with("[truncated: event was 100000 bytes] zzz"),
+            "{}",
+            &body[..60]
+        );
+        assert!(body.len() < EVENT_EXCERPT_BYTES + 64);
+    }
+
+    #[test]
     fn a_raw_uffff_in_an_invalid_event_is_escaped_in_the_envelope() {
         let event = RawValue::from_string("{\"id\":\"e\",\"properties\":{\"x\":\"a\u{FFFF}b\"}}".to_owned()).unwrap();
         let message = "{\"userId\":\"user-\u{FFFF}-7\"}";
