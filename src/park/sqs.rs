@@ -351,3 +351,24 @@ pub(crate) async fn aws_sdk_config() -> aws_config::SdkConfig {
         .load()
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_counts_its_body_and_each_attribute_name_type_and_value() {
+        let plain = Outgoing {
+            body: "x".repeat(100),
+            form: Form::AsGiven,
+            payload_size: None,
+        };
+        assert_eq!(plain.sqs_bytes(), 100);
+        let pointer = Outgoing {
+            payload_size: Some(123_456),
+            ..plain
+        };
+        // "ExtendedPayloadSize" (19) + "Number" (6) + "123456" (6).
+        assert_eq!(pointer.sqs_bytes(), 100 + 19 + 6 + 6);
+    }
+}
