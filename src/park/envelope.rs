@@ -145,7 +145,10 @@ pub(crate) fn pack_messages<S: AsRef<str>>(template: &Envelope, messages: &[S], 
 /// are kept whole: one too large for any envelope gets an envelope of its own, which the queue
 /// adapter offloads to S3 (or, with no bucket, cuts down with `fit_within`).
 pub fn dead_letter_events(template: &Envelope, events: &[&RawValue], max_bytes: usize) -> Vec<String> {
-    let overhead = template.to_json().len() + 8;
+    // Measured with its `reason`, which every envelope this writes carries, and with the
+    // `"events":[]` that the template (having none) leaves out; `pack` adds a comma per event.
+    let template = template.clone().dead(DeadLetterReason::InvalidEvent);
+    let overhead = template.to_json().len() + r#","events":[]"#.len();
     pack(
         events.iter().map(|e| sqs_safe(e.get()).len()),
         overhead,
@@ -154,7 +157,7 @@ pub fn dead_letter_events(template: &Envelope, events: &[&RawValue], max_bytes: 
     )
     .into_iter()
     .map(|range| {
-        let mut envelope = template.clone().dead(DeadLetterReason::InvalidEvent);
+        let mut envelope = template.clone();
         envelope.events = events[range].iter().filter_map(|e| raw(e.get().to_owned())).collect();
         envelope.to_json()
     })
@@ -314,5 +317,71 @@ mod tests {
         assert!(envelopes.iter().all(|e| e.len() <= 65_536), "escaped length counts");
         let total: usize = envelopes.iter().map(|e| decode(e).unwrap().messages.len()).sum();
         assert_eq!(total, 6);
+    }
+
+    /// Packing is exact to within the few bytes of slack it keeps: at every limit around an
+    /// envelope's real size, every envelope fits, and a limit a little over the size of one
+    /// envelope holding everything gives exactly one.
+    #[test]
+    fn packing_is_tight_at_the_byte_limit() {
+        let template = Envelope::new("default", at(), 1, "Segment answered HTTP 503");
+        let messages: Vec<String> = (0..5)
+            .map(|i| format!(r#"{{"m":"{}"}}"#, "x".repeat(100 + i)))
+            .collect();
+        let events: Vec<Box<RawValue>> = messages.iter().map(|m| raw(m.clone()).unwrap()).collect();
+        let events: Vec<&RawValue> = events.iter().map(AsRef::as_ref).collect();
+        let whole = [
+            pack_messages(&template, &messages, usize::MAX),
+            dead_letter_events(&template, &events, usize::MAX),
+        ];
+        for (kind, one) in whole.iter().enumerate() {
+            let size = one[0].len();
+            for limit in size - 200..size + 200 {
+                let packed = match kind {
+                    0 => pack_messages(&template, &messages, limit),
+                    _ => dead_letter_events(&template, &events, limit),
+                };
+                assert!(packed.iter().all(|e| e.len() <= limit), "kind {kind}, limit {limit}");
+                if limit >= size + 16 {
+                    assert_eq!(packed.len(), 1, "kind {kind}: {limit} bytes hold all {size}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_envelope_counts_its_messages_its_events_and_its_body() {
+        let mut envelope = Envelope::new("default", at(), 0, "x");
+        envelope.messages = vec![raw("{}".into()).unwrap(), raw("{}".into()).unwrap()];
+        envelope.events = vec![raw("{}".into()).unwrap(); 3];
+        assert_eq!(envelope.event_count(), 5);
+        envelope.body = Some("not json".into());
+        assert_eq!(envelope.event_count(), 6);
+    }
+
+    /// The excerpt size is a limit, not a cut-off: a value of exactly 16 KiB is kept whole.
+    #[test]
+    fn values_of_exactly_the_excerpt_size_are_kept_whole() {
+        let event_of = |len: usize| {
+            let pad = len - r#"{"p":""}"#.len();
+            raw(format!(r#"{{"p":"{}"}}"#, "e".repeat(pad))).unwrap()
+        };
+        for (len, cut) in [(EVENT_EXCERPT_BYTES, 0), (EVENT_EXCERPT_BYTES + 1, 1)] {
+            let mut envelope = Envelope::new("default", at(), 0, "x");
+            envelope.events = vec![event_of(len)];
+            assert_eq!(envelope.events[0].get().len(), len);
+            assert_eq!(
+                fit_within(&envelope.to_json(), 1 << 20).unwrap().1,
+                cut,
+                "event of {len}"
+            );
+            let mut envelope = Envelope::new("default", at(), 0, "x");
+            envelope.body = Some("b".repeat(len));
+            assert_eq!(
+                fit_within(&envelope.to_json(), 1 << 20).unwrap().1,
+                cut,
+                "body of {len}"
+            );
+        }
     }
 }
