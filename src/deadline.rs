@@ -111,4 +111,10 @@ mod tests {
         assert!(left(no_later_than(far, now, now + time::Duration::hours(1))) > Duration::from_secs(59));
         assert!(left(within_budget(far, Duration::from_secs(1))) <= Duration::from_secs(1));
     }
+
+    #[test]
+    fn a_backfill_batch_may_wait_out_its_whole_patience() {
+        let left = left(for_backfill_batch());
+        assert!(left <= BACKFILL_BATCH_PATIENCE && left > BACKFILL_BATCH_PATIENCE - Duration::from_secs(5));
+    }
 }

@@ -101,3 +101,53 @@ pub(crate) fn group_by_route(messages: &[Mapped]) -> Vec<(RouteId, Vec<&str>)> {
     }
     groups
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::park::decode;
+
+    /// Invalid events are grouped by their error, whatever their order, so each envelope's
+    /// `last_error` is the exact error of every event in it.
+    #[test]
+    fn invalid_events_are_dead_lettered_one_envelope_per_distinct_error() {
+        let config = Config::from_lookup(|_| None).unwrap();
+        let route = config.routing.find("default").unwrap();
+        let (a, b) = (r#""time":"soon""#, r#""time":1764000060,"user":7"#);
+        let event = |id: &str, fault: &str| {
+            format!(r#"{{"id":"{id}","event_type":"users.behaviors.app.SessionStart",{fault}}}"#)
+        };
+        let body = format!(
+            r#"{{"events":[{},{},{},{}]}}"#,
+            event("a1", a),
+            event("b1", b),
+            event("a2", a),
+            event("b2", b)
+        );
+        let body = body.as_bytes();
+        let out = crate::transform::transform_body(body, &config.routing, route).unwrap();
+        assert_eq!(out.invalid.len(), 4);
+        let from = Provenance {
+            route: "default",
+            first_failed_at: OffsetDateTime::UNIX_EPOCH,
+            prior_attempts: 0,
+        };
+        let envelopes: Vec<Envelope> = invalid_envelopes(&out.invalid, from, 262_144)
+            .iter()
+            .map(|body| decode(body).unwrap())
+            .collect();
+        let ids = |e: &Envelope| -> Vec<String> {
+            e.events
+                .iter()
+                .map(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).unwrap()["id"].to_string())
+                .collect()
+        };
+        assert_eq!(envelopes.len(), 2);
+        assert_eq!(ids(&envelopes[0]), [r#""a1""#, r#""a2""#]);
+        assert_eq!(ids(&envelopes[1]), [r#""b1""#, r#""b2""#]);
+        assert_eq!(envelopes[0].last_error, out.invalid[0].error.to_string());
+        assert_eq!(envelopes[1].last_error, out.invalid[1].error.to_string());
+        assert_ne!(envelopes[0].last_error, envelopes[1].last_error);
+    }
+}

@@ -247,4 +247,30 @@ mod tests {
         let ids: Vec<Option<&str>> = out.invalid.iter().map(|i| i.id.as_deref()).collect();
         assert_eq!(ids, [Some("bad-7"), None, None]);
     }
+
+    /// A skipped event is reported at its own position in the batch, on the one-pass path
+    /// (every event well formed) and on the per-event path alike.
+    #[test]
+    fn a_skipped_event_is_reported_at_its_position_in_the_batch() {
+        let config = Config::from_lookup(|_| None).unwrap();
+        let route = config.routing.find("default").unwrap();
+        let event = |id: &str, user: &str| {
+            format!(
+                r#"{{"id":"{id}","event_type":"users.behaviors.app.SessionStart","time":1764000060,"user":{user},"properties":{{"app_id":"a"}}}}"#
+            )
+        };
+        let known = event("e0", r#"{"external_user_id":"u-1"}"#);
+        let anonymous = event("e1", r#"{"user_id":"braze-1"}"#);
+        let well_formed = format!(r#"{{"events":[{known},{anonymous},{anonymous}]}}"#);
+        let one_bad = format!(r#"{{"events":[{known},{anonymous},{anonymous},{{"id":"x"}}]}}"#);
+        for body in [well_formed, one_bad] {
+            let out = transform_body(body.as_bytes(), &config.routing, route).unwrap();
+            assert_eq!(out.messages.len(), 1, "{body}");
+            let skipped: Vec<(usize, SkipReason)> = out.skipped.iter().map(|s| (s.index, s.reason)).collect();
+            assert_eq!(
+                skipped,
+                [(1, SkipReason::NoExternalUserId), (2, SkipReason::NoExternalUserId)]
+            );
+        }
+    }
 }
