@@ -343,6 +343,60 @@ async fn an_entry_sqs_refuses_in_every_form_is_reported_not_dropped() {
     assert_eq!(stub.stored(), others, "every other body stored exactly once");
 }
 
+/// SQS refuses some non-ASCII text that its own character rules allow; the adapter's next form
+/// escapes every non-ASCII character, which decodes to the same JSON.
+#[tokio::test]
+async fn a_refused_non_ascii_body_is_resent_with_ascii_escapes() {
+    let stub = Stub::start(|body, _| {
+        if body.is_ascii() {
+            Fault::None
+        } else {
+            Fault::Sender("InvalidMessageContents")
+        }
+    })
+    .await;
+    let body = r#"{"name":"Zoë","city":"Kraków"}"#.to_owned();
+
+    stub.queue()
+        .park(std::slice::from_ref(&body))
+        .await
+        .expect("stored in its ASCII form");
+
+    let stored = stub.stored();
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].is_ascii(), "{}", stored[0]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stored[0]).unwrap(),
+        serde_json::from_str::<Value>(&body).unwrap()
+    );
+    assert_eq!((stub.sent(&body), stub.sent(&stored[0])), (1, 1));
+}
+
+/// An ASCII body SQS refused as the sender's fault has no other form without a bucket, and is
+/// not small enough to need cutting: it is reported at once, not sent again unchanged.
+#[tokio::test]
+async fn a_refused_ascii_body_is_reported_not_resent_unchanged() {
+    let stub = Stub::start(|body, sent_before| {
+        if body.starts_with("f-001") && sent_before == 0 {
+            Fault::Sender("InvalidMessageContents")
+        } else {
+            Fault::None
+        }
+    })
+    .await;
+    let all = bodies("f", 3, 1_000);
+
+    let error = stub
+        .queue()
+        .park(&all)
+        .await
+        .expect_err("refused, with no other form to try");
+
+    assert_eq!((error.failed, error.total), (1, 3), "{error}");
+    assert_eq!(stub.sent(&all[1]), 1, "the same bytes are not sent again");
+    assert_eq!(stub.stored(), vec![all[0].clone(), all[2].clone()]);
+}
+
 #[tokio::test]
 async fn postpone_hides_for_at_most_12_hours_and_reports_a_refusal() {
     let stub = Stub::start(|_, _| Fault::None).await;

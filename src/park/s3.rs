@@ -92,3 +92,19 @@ impl PayloadStore for S3PayloadStore {
         String::from_utf8(bytes.into_bytes().to_vec()).map_err(|_| StoreError("the S3 object is not UTF-8".into()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `LARGE_PAYLOAD_BUCKET` unset or blank means no bucket; any name gives a store.
+    #[tokio::test]
+    async fn a_store_exists_only_for_a_named_bucket() {
+        assert!(S3PayloadStore::from_env(None).await.is_none());
+        assert!(S3PayloadStore::from_env(Some("  ".into())).await.is_none());
+        let store = S3PayloadStore::from_env(Some("payloads".into()))
+            .await
+            .expect("a store");
+        assert_eq!(store.bucket, "payloads");
+    }
+}

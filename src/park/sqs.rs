@@ -371,4 +371,32 @@ mod tests {
         // "ExtendedPayloadSize" (19) + "Number" (6) + "123456" (6).
         assert_eq!(pointer.sqs_bytes(), 100 + 19 + 6 + 6);
     }
+
+    fn queue() -> SqsQueue {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .build();
+        SqsQueue::new(Client::from_conf(config), "https://sqs.example/000000000000/q")
+    }
+
+    /// Cutting is a last resort: an envelope with no event over the excerpt size is left as it
+    /// is (and so keeps its chance of an ASCII retry), not relabelled as cut.
+    #[test]
+    fn an_envelope_with_nothing_to_cut_is_not_cut() {
+        let at = time::OffsetDateTime::UNIX_EPOCH;
+        let mut envelope = crate::park::Envelope::new("default", at, 0, "x");
+        envelope.events = vec![serde_json::value::RawValue::from_string(r#"{"id":"e"}"#.into()).unwrap(); 500];
+        let small = envelope.to_json();
+        assert!(small.len() > 4_096);
+        assert!(queue().cut(&small, 4_096).is_none());
+
+        let big = format!(r#"{{"id":"e","p":"{}"}}"#, "y".repeat(20_000));
+        envelope
+            .events
+            .push(serde_json::value::RawValue::from_string(big).unwrap());
+        let cut = queue().cut(&envelope.to_json(), 4_096).expect("the big event is cut");
+        assert_eq!(cut.form, Form::Cut);
+        assert!(cut.body.len() < small.len() + 17_000);
+    }
 }
