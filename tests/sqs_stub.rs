@@ -373,18 +373,31 @@ async fn a_refused_non_ascii_body_is_resent_with_ascii_escapes() {
 }
 
 /// An ASCII body SQS refused as the sender's fault has no other form without a bucket, and is
-/// not small enough to need cutting: it is reported at once, not sent again unchanged.
+/// not big enough to need cutting: it is reported at once, not sent again unchanged.
 #[tokio::test]
 async fn a_refused_ascii_body_is_reported_not_resent_unchanged() {
+    // f-001 is plain text; f-003 an envelope under SQS's default 256 KiB holding a 20 KB
+    // event, which cutting would shrink: cutting is for bodies over that size, not for any
+    // refusal.
+    let mut all = bodies("f", 3, 1_000);
+    let mut envelope = Envelope::new("default", at(), 0, "x");
+    let big = format!(r#"{{"id":"e","p":"{}"}}"#, "y".repeat(20_000));
+    envelope.events = vec![RawValue::from_string(big).unwrap()];
+    all.push(
+        serde_json::to_string(&envelope)
+            .unwrap()
+            .replacen('{', "{\"f-003\":0,", 1),
+    );
+    assert!(all[3].starts_with(r#"{"f-003""#));
     let stub = Stub::start(|body, sent_before| {
-        if body.starts_with("f-001") && sent_before == 0 {
+        let refused = body.starts_with("f-001") || body.starts_with(r#"{"f-003""#);
+        if refused && sent_before == 0 {
             Fault::Sender("InvalidMessageContents")
         } else {
             Fault::None
         }
     })
     .await;
-    let all = bodies("f", 3, 1_000);
 
     let error = stub
         .queue()
@@ -392,9 +405,48 @@ async fn a_refused_ascii_body_is_reported_not_resent_unchanged() {
         .await
         .expect_err("refused, with no other form to try");
 
-    assert_eq!((error.failed, error.total), (1, 3), "{error}");
-    assert_eq!(stub.sent(&all[1]), 1, "the same bytes are not sent again");
-    assert_eq!(stub.stored(), vec![all[0].clone(), all[2].clone()]);
+    assert_eq!((error.failed, error.total), (2, 4), "{error}");
+    assert_eq!(
+        (stub.sent(&all[1]), stub.sent(&all[3])),
+        (1, 1),
+        "the same bytes are not sent again"
+    );
+    assert_eq!(
+        stub.stored(),
+        vec![all[0].clone(), all[2].clone()],
+        "and nothing else is sent"
+    );
+}
+
+/// With a bucket, a body SQS refuses as the sender's fault goes to the store, and its pointer
+/// to the queue.
+#[tokio::test]
+async fn a_refused_body_goes_to_the_store_when_there_is_one() {
+    let stub = Stub::start(|body, _| {
+        if body.starts_with("g-001") {
+            Fault::Sender("InvalidMessageContents")
+        } else {
+            Fault::None
+        }
+    })
+    .await;
+    let store = Arc::new(MemoryStore::default());
+    let all = bodies("g", 3, 1_000);
+
+    stub.queue()
+        .with_payload_store(store.clone())
+        .park(&all)
+        .await
+        .expect("stored, by pointer");
+
+    let stored = stub.stored();
+    assert_eq!(stored.len(), 3);
+    let pointer = stored
+        .iter()
+        .find_map(|b| PayloadPointer::from_body(b))
+        .expect("one pointer");
+    assert_eq!(store.get(&pointer).await.unwrap(), all[1]);
+    assert_eq!(stub.sent(&all[1]), 1);
 }
 
 #[tokio::test]

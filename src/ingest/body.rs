@@ -336,6 +336,20 @@ mod tests {
         assert_eq!(events[2]["id"], "c");
     }
 
+    /// Escaped quotes and backslashes inside strings, in keys, values and nested objects, do not
+    /// end the string for the scanner: the events keep their bounds.
+    #[test]
+    fn escaped_quotes_do_not_end_a_string() {
+        let body = b"{\"no\\\"te\":\"a\\\\\",\"events\":[{\"id\":\"q\\\"],\"},{\"id\":\"\xff\"},{\"p\":{\"k\\\"\":[\"\\\"}\"]}}]}";
+        let repaired = isolate_undecodable(body).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&repaired).unwrap();
+        let events = value["events"].as_array().unwrap();
+        assert_eq!(events.len(), 3, "{value}");
+        assert_eq!(events[0]["id"], "q\"],");
+        assert_eq!(undecodable_bytes(&events[1].to_string()).unwrap(), b"{\"id\":\"\xff\"}");
+        assert_eq!(events[2], serde_json::json!({"p": {"k\"": ["\"}"]}}));
+    }
+
     #[test]
     fn bodies_that_are_not_an_envelope_even_by_bytes_are_refused() {
         for body in [
