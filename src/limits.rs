@@ -22,7 +22,7 @@ pub const SQS_MAX_BATCH_ENTRIES: usize = 10;
 pub const SQS_MAX_BATCH_BYTES: usize = 1_048_576;
 
 /// A queue's default maximum message size (SQS quotas); a queue can be raised to 1 MiB.
-pub(crate) const SQS_DEFAULT_MESSAGE_BYTES: usize = 262_144;
+pub const SQS_DEFAULT_MESSAGE_BYTES: usize = 262_144;
 
 /// The largest message size any SQS queue accepts (SQS quotas, raised from 256 KiB in 2025).
 pub(crate) const SQS_MAX_MESSAGE_BYTES: usize = 1_048_576;

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::config::timeout::TimeoutConfig;
-use currents_segment::limits::{SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES};
+use currents_segment::limits::{SQS_DEFAULT_MESSAGE_BYTES, SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES};
 use currents_segment::park::{
     Envelope, PAYLOAD_SIZE_ATTRIBUTE, PayloadPointer, PayloadStore, SqsQueue, StoreError, dead_letter_events, decode,
 };
@@ -416,6 +416,56 @@ async fn a_refused_ascii_body_is_reported_not_resent_unchanged() {
         vec![all[0].clone(), all[2].clone()],
         "and nothing else is sent"
     );
+}
+
+/// An envelope of exactly `len` bytes whose first key is `tag`, holding one event that makes up
+/// nearly all of it.
+fn envelope_of(tag: &str, len: usize) -> String {
+    let with_pad = |pad: usize| {
+        let mut envelope = Envelope::new("default", at(), 0, "x");
+        let event = format!(r#"{{"id":"e","p":"{}"}}"#, "y".repeat(pad));
+        envelope.events = vec![RawValue::from_string(event).unwrap()];
+        serde_json::to_string(&envelope)
+            .unwrap()
+            .replacen('{', &format!(r#"{{"{tag}":0,"#), 1)
+    };
+    let body = with_pad(len - with_pad(0).len());
+    assert_eq!(body.len(), len);
+    body
+}
+
+/// A queue may be configured above SQS's default 256 KiB (`PARK_MESSAGE_MAX_BYTES`) while the
+/// real queue is not: a body SQS refuses that is over 256 KiB is cut to fit it and sent; one of
+/// exactly 256 KiB is not over, and is reported.
+#[tokio::test]
+async fn a_refused_body_over_the_default_queue_size_is_cut_and_sent() {
+    let stub = Stub::start(|body, _| {
+        if body.len() >= SQS_DEFAULT_MESSAGE_BYTES {
+            Fault::Sender("InvalidParameterValue")
+        } else {
+            Fault::None
+        }
+    })
+    .await;
+    let over = envelope_of("h-over", SQS_DEFAULT_MESSAGE_BYTES + 40_000);
+    let at_limit = envelope_of("h-at", SQS_DEFAULT_MESSAGE_BYTES);
+
+    let error = stub
+        .queue()
+        .with_max_message_bytes(SQS_MAX_BATCH_BYTES)
+        .park(&[over.clone(), at_limit.clone()])
+        .await
+        .expect_err("the body of exactly 256 KiB has no other form");
+
+    assert_eq!((error.failed, error.total), (1, 2), "{error}");
+    assert_eq!((stub.sent(&over), stub.sent(&at_limit)), (1, 1));
+    let stored = stub.stored();
+    assert_eq!(stored.len(), 1);
+    let cut = decode(&stored[0]).unwrap();
+    assert!(stored[0].len() < SQS_DEFAULT_MESSAGE_BYTES);
+    let over_event = decode(&over).unwrap().events[0].get().len();
+    let expected = format!(r#""[truncated: event was {over_event} bytes]"#);
+    assert!(cut.events[0].get().starts_with(&expected), "{}", &stored[0][..200]);
 }
 
 /// With a bucket, a body SQS refuses as the sender's fault goes to the store, and its pointer
