@@ -350,3 +350,51 @@ async fn the_same_batch_twice_yields_identical_message_ids_and_no_extra_dead_let
         12
     );
 }
+
+/// An invocation's EMF metrics carry the same counts as its answer, and a reason for each dead
+/// letter.
+#[tokio::test]
+async fn the_metrics_carry_the_answers_counts() {
+    let harness = Harness::new(config(&[]));
+    let mut body: Value = serde_json::from_slice(&fixture("all-events.json")).unwrap();
+    let events = body["events"].as_array_mut().unwrap();
+    events.push(json!({"id": "bad-1", "event_type": "users.behaviors.app.SessionStart", "time": "soon"}));
+    let n = events.len() as u64;
+    let body = serde_json::to_vec(&body).unwrap();
+    let authorization = format!("Bearer {TOKEN}");
+    let request = currents_segment::ingest::IngestRequest {
+        authorization: vec![authorization.as_bytes()],
+        content_encoding: None,
+        method_is_post: true,
+        route: None,
+        body: &body,
+        deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(10),
+    };
+    let mut metrics = currents_segment::metrics::Metrics::default();
+
+    harness.ingest().process(request, &mut metrics).await.expect("accepted");
+
+    let documents: Vec<Value> = metrics
+        .render("ingest", 0)
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let totals = &documents[0];
+    let count = |name: &str| totals[name].as_f64().unwrap_or(-1.0);
+    assert_eq!(
+        (
+            count("Received"),
+            count("Delivered"),
+            count("DeadLettered"),
+            count("Parked")
+        ),
+        (n as f64, (n - 1) as f64, 1.0, 0.0),
+        "{totals}"
+    );
+    assert!(
+        documents[1..]
+            .iter()
+            .any(|d| d["DeadLettered"].as_f64() == Some(1.0) && d["Reason"].as_str().is_some_and(|r| !r.is_empty())),
+        "{documents:?}"
+    );
+}

@@ -89,6 +89,10 @@ async fn no_secret_pii_or_payload_reaches_the_logs() {
         .ingest()
         .handle(post("/currents", &[(auth, &value)], fixture("all-events.json")))
         .await;
+    Harness::new(config(&[("CURRENTS_AUTH_TOKEN", "")]))
+        .ingest()
+        .handle(post("/currents", &[], fixture("all-events.json")))
+        .await;
     // Replay: still failing, expired, undecodable, permanent.
     let parked = std::mem::take(&mut *harness.retry.bodies.lock().unwrap());
     harness.replay().handle(sqs_event(&parked, 1), deadline()).await;
@@ -110,6 +114,19 @@ async fn no_secret_pii_or_payload_reaches_the_logs() {
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(logs.lines().count() > 20, "the scenarios logged: {logs}");
     assert!(logs.contains("Envelope dead-lettered.") && logs.contains("Segment delivery failed; parked for replay."));
+    // Levels: a missing token needs an operator (ERROR); a refused request is the caller's
+    // (WARN); a 503's cause was logged where the queue failed, so it gets no second line.
+    let line_with = |level: &str, needles: &[&str]| {
+        logs.lines()
+            .any(|l| l.contains(&format!(r#""level":"{level}""#)) && needles.iter().all(|n| l.contains(n)))
+    };
+    assert!(line_with("ERROR", &["auth_not_configured"]), "{logs}");
+    assert!(line_with("WARN", &["Request refused.", "unauthorized"]), "{logs}");
+    assert!(
+        line_with("ERROR", &["answering 503"]),
+        "the queue failure itself is logged: {logs}"
+    );
+    assert!(!line_with("WARN", &["Request refused.", "unavailable"]), "{logs}");
     let forbidden = [
         WRITE_KEY,
         TOKEN,

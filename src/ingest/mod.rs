@@ -12,3 +12,4 @@ pub use body::{DecodedBody, decode_body};
 pub(crate) use error::IngestError;
 pub(crate) use pipeline::Counts;
 pub use pipeline::Ingest;
+pub use request::IngestRequest;
