@@ -633,3 +633,61 @@ async fn a_cut_envelope_keeps_16_kib_of_each_oversized_event() {
     );
     assert!(straddling.starts_with(&second));
 }
+
+/// A store that is down.
+struct DownStore;
+
+#[async_trait]
+impl PayloadStore for DownStore {
+    async fn put(&self, _: &str) -> Result<PayloadPointer, StoreError> {
+        Err(StoreError("S3 is down".to_owned()))
+    }
+
+    async fn get(&self, _: &PayloadPointer) -> Result<String, StoreError> {
+        Err(StoreError("S3 is down".to_owned()))
+    }
+}
+
+/// When the store cannot take an oversized body, nothing is sent, and the error counts the whole
+/// park as not done: the caller answers 503 (or keeps the SQS record) for all of it.
+#[tokio::test]
+async fn a_store_that_is_down_fails_the_whole_park_before_anything_is_sent() {
+    let stub = Stub::start(|_, _| Fault::None).await;
+    let all = [bodies("s", 2, 1_000), bodies("big", 1, SQS_DEFAULT_MESSAGE_BYTES + 1)].concat();
+
+    let error = stub
+        .queue()
+        .with_payload_store(Arc::new(DownStore))
+        .park(&all)
+        .await
+        .expect_err("the store is down");
+
+    assert_eq!((error.failed, error.total), (1, 3), "{error}");
+    assert!(error.reason.contains("S3 is down"), "{error}");
+    assert!(stub.calls().is_empty(), "nothing sent");
+}
+
+/// Entries SQS failed are re-sent after a pause that doubles each round (200 ms, then 400 ms),
+/// not at once.
+#[tokio::test]
+async fn failed_entries_are_resent_after_a_growing_pause() {
+    let stub = Stub::start(|body, sent_before| {
+        if body.starts_with("p-000") && sent_before < 2 {
+            Fault::Retryable
+        } else {
+            Fault::None
+        }
+    })
+    .await;
+    let all = bodies("p", 2, 1_000);
+    let started = std::time::Instant::now();
+
+    stub.queue().park(&all).await.expect("stored on the third try");
+
+    assert_eq!(stub.sent(&all[0]), 3);
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+}
