@@ -127,6 +127,10 @@ async fn no_secret_pii_or_payload_reaches_the_logs() {
         "the queue failure itself is logged: {logs}"
     );
     assert!(!line_with("WARN", &["Request refused.", "unavailable"]), "{logs}");
+    assert!(
+        line_with("ERROR", &["Replay invocation handled.", r#""expired":1"#]),
+        "replay's summary says what was dead-lettered: {logs}"
+    );
     let forbidden = [
         WRITE_KEY,
         TOKEN,

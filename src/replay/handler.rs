@@ -189,3 +189,103 @@ impl From<aws_lambda_events::sqs::SqsMessage> for ReplayRecord {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(outcome: RecordOutcome) -> RecordReport {
+        RecordReport {
+            outcome,
+            requests: 0,
+            retries: 0,
+            delivered: 0,
+            skipped: 0,
+            dead_lettered: 0,
+            requeued: 0,
+        }
+    }
+
+    /// Every outcome is counted once in the summary, and every report's figures reach the
+    /// metrics, dead letters under their reason and expiries twice (as dead letters and expired).
+    #[test]
+    fn each_outcome_is_tallied_and_each_report_reaches_the_metrics() {
+        let expired = DeadLetterReason::Expired;
+        let reports = [
+            RecordReport {
+                requests: 2,
+                retries: 1,
+                delivered: 3,
+                skipped: 1,
+                ..report(RecordOutcome::Replayed)
+            },
+            RecordReport {
+                dead_lettered: 2,
+                ..report(RecordOutcome::DeadLettered(expired))
+            },
+            RecordReport {
+                dead_lettered: 1,
+                ..report(RecordOutcome::DeadLettered(expired))
+            },
+            RecordReport {
+                dead_lettered: 5,
+                ..report(RecordOutcome::DeadLettered(DeadLetterReason::InvalidEvent))
+            },
+            RecordReport {
+                requeued: 4,
+                ..report(RecordOutcome::Requeued)
+            },
+            report(RecordOutcome::StillFailing),
+            report(RecordOutcome::StillFailing),
+            report(RecordOutcome::Unsettled),
+        ];
+        let (mut tally, mut metrics) = (Tally::default(), Metrics::default());
+        for report in &reports {
+            record_metrics(&mut metrics, report);
+            tally.add(report.outcome);
+        }
+        let Tally {
+            replayed,
+            still_failing,
+            expired: expired_records,
+            dead_lettered,
+            unsettled,
+        } = tally;
+        assert_eq!(
+            (replayed, still_failing, expired_records, dead_lettered, unsettled),
+            (1, 3, 2, 3, 1)
+        );
+
+        let documents: Vec<serde_json::Value> = metrics
+            .render("replay", 0)
+            .iter()
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        let count = |name: &str| documents[0][name].as_f64().unwrap_or(-1.0);
+        let totals = [
+            "SegmentRequests",
+            "SegmentRetries",
+            "Replayed",
+            "Skipped",
+            "Parked",
+            "DeadLettered",
+            "Expired",
+        ];
+        assert_eq!(
+            totals.map(count),
+            [2.0, 1.0, 3.0, 1.0, 4.0, 8.0, 3.0],
+            "{}",
+            documents[0]
+        );
+        let by_reason = |reason: &str| {
+            documents[1..]
+                .iter()
+                .find(|d| d["Reason"] == reason)
+                .and_then(|d| d["DeadLettered"].as_f64())
+        };
+        assert_eq!(
+            (by_reason("expired"), by_reason("invalid_event")),
+            (Some(3.0), Some(5.0))
+        );
+    }
+}
