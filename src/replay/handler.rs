@@ -206,12 +206,10 @@ mod tests {
         }
     }
 
-    /// Every outcome is counted once in the summary, and every report's figures reach the
-    /// metrics, dead letters under their reason and expiries twice (as dead letters and expired).
-    #[test]
-    fn each_outcome_is_tallied_and_each_report_reaches_the_metrics() {
+    /// One record of each outcome, expiries twice, with distinct figures.
+    fn sample_reports() -> [RecordReport; 8] {
         let expired = DeadLetterReason::Expired;
-        let reports = [
+        [
             RecordReport {
                 requests: 2,
                 retries: 1,
@@ -238,7 +236,14 @@ mod tests {
             report(RecordOutcome::StillFailing),
             report(RecordOutcome::StillFailing),
             report(RecordOutcome::Unsettled),
-        ];
+        ]
+    }
+
+    /// Every outcome is counted once in the summary, and every report's figures reach the
+    /// metrics, dead letters under their reason and expiries twice (as dead letters and expired).
+    #[test]
+    fn each_outcome_is_tallied_and_each_report_reaches_the_metrics() {
+        let reports = sample_reports();
         let (mut tally, mut metrics) = (Tally::default(), Metrics::default());
         for report in &reports {
             record_metrics(&mut metrics, report);
