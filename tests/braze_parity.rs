@@ -800,3 +800,37 @@ fn the_sample_batch_covers_every_family_of_the_built_in_table() {
         (events["events"].as_array().unwrap().len(), out.messages.len())
     );
 }
+
+/// Fields move only for the types that move them: an unknown type sent as is keeps
+/// `os_version` and `content_card_id` as properties, and an email event keeps
+/// `content_card_id` (only content card events rename it `card_id`).
+#[test]
+fn fields_move_only_for_the_types_that_move_them() {
+    let mut event = fixture_event("users.messages.email.Open");
+    event["event_type"] = json!("users.messages.future.Thing");
+    event["properties"]["os_version"] = json!("17.1");
+    event["properties"]["content_card_id"] = json!("cc-9");
+    let message = map_one(&config(&[("UNKNOWN_EVENT_TYPES", "send")]), &event);
+    assert_eq!(message["properties"]["os_version"], "17.1", "{message}");
+    assert_eq!(message["properties"]["content_card_id"], "cc-9");
+    assert!(message["context"].get("os").is_none() && message["properties"].get("card_id").is_none());
+
+    let mut email = fixture_event("users.messages.email.Open");
+    email["properties"]["content_card_id"] = json!("cc-9");
+    let message = map_one(&config(&[]), &email);
+    assert_eq!(message["properties"]["content_card_id"], "cc-9", "{message}");
+    assert!(message["properties"].get("card_id").is_none());
+}
+
+/// A custom event's dead letter says it is the event's own `properties.name` that is missing.
+#[test]
+fn a_nameless_custom_event_is_dead_lettered_saying_which_name_is_missing() {
+    let mut blank = custom_event_fixture();
+    blank["properties"]["name"] = json!("");
+    let body = serde_json::to_vec(&json!({ "events": [blank] })).unwrap();
+    let raw = parse_body(&body).unwrap();
+    let config = config(&[]);
+    let out = transform(&raw, &config.routing, config.routing.find("default").unwrap());
+    let error = out.invalid[0].error.to_string();
+    assert!(error.contains("custom event's `properties.name`"), "{error}");
+}
