@@ -131,6 +131,10 @@ async fn no_secret_pii_or_payload_reaches_the_logs() {
         line_with("ERROR", &["Replay invocation handled.", r#""expired":1"#]),
         "replay's summary says what was dead-lettered: {logs}"
     );
+    assert!(
+        line_with("WARN", &["Replay invocation handled.", r#""still_failing":"#]),
+        "and is a WARN when records only still fail: {logs}"
+    );
     let forbidden = [
         WRITE_KEY,
         TOKEN,
