@@ -834,3 +834,27 @@ fn a_nameless_custom_event_is_dead_lettered_saying_which_name_is_missing() {
     let error = out.invalid[0].error.to_string();
     assert!(error.contains("custom event's `properties.name`"), "{error}");
 }
+
+/// Past the 64th property the mapper finds moved fields by name rather than by position: a
+/// context field there moves when its value is a usable string, and stays otherwise. (JSON
+/// text, not `json!`, because the position of each key matters.)
+#[test]
+fn properties_past_the_64th_move_exactly_as_the_first_ones() {
+    let mut properties: Vec<String> = (0..64).map(|i| format!(r#""p{i:02}":{i}"#)).collect();
+    properties.push(r#""device_model":"Pixel 9""#.into());
+    properties.push(r#""os_version":5"#.into());
+    let event = format!(
+        r#"{{"id":"e1","event_type":"users.messages.email.Open","time":1764000060,"user":{{"external_user_id":"u-1"}},"properties":{{{}}}}}"#,
+        properties.join(",")
+    );
+    let body = format!(r#"{{"events":[{event}]}}"#);
+    let raw = parse_body(body.as_bytes()).unwrap();
+    let config = config(&[]);
+    let out = transform(&raw, &config.routing, config.routing.find("default").unwrap());
+    let message: Value = serde_json::from_str(&out.messages[0].json).unwrap();
+    assert_eq!(message["context"]["device"]["model"], "Pixel 9", "{message}");
+    assert!(message["properties"].get("device_model").is_none(), "{message}");
+    assert_eq!(message["properties"]["os_version"], 5, "{message}");
+    assert!(message["context"].get("os").is_none(), "{message}");
+    assert_eq!(message["properties"]["p63"], 63);
+}

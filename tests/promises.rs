@@ -177,11 +177,13 @@ async fn a_mixed_envelope_parks_its_undelivered_rest_before_it_is_acknowledged()
         if refuse {
             harness.retry.refuse_next(1);
         }
+        let mut metrics = currents_segment::metrics::Metrics::default();
         let response = harness
             .replay()
-            .handle(
+            .handle_recording(
                 sqs_event(std::slice::from_ref(&envelope), 1),
                 Instant::now() + Duration::from_secs(10),
+                &mut metrics,
             )
             .await;
         let delivered = harness.segment.delivered_ids();
@@ -208,6 +210,20 @@ async fn a_mixed_envelope_parks_its_undelivered_rest_before_it_is_acknowledged()
             "every message in Segment or parked"
         );
         assert!(parked.iter().all(|id| !delivered.contains(&id.to_string())));
+        // The metrics say the same: what Segment took, what was parked anew, and the calls.
+        let totals: Value = serde_json::from_str(&metrics.render("replay", 0)[0]).unwrap();
+        let count = |name: &str| totals[name].as_f64().unwrap_or(-1.0) as usize;
+        let requests = harness.segment.requests();
+        assert_eq!(
+            [
+                count("Replayed"),
+                count("Parked"),
+                count("SegmentRequests"),
+                count("SegmentRetries")
+            ],
+            [delivered.len(), parked.len(), requests, requests - 2],
+            "{totals}"
+        );
         assert!(
             rest.iter().all(|e| e["first_failed_at"] == "2025-11-24T15:00:00Z"),
             "the window is kept"

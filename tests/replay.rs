@@ -162,11 +162,17 @@ async fn a_permanent_refusal_at_replay_is_dead_lettered() {
         status: 413,
         retry_after: None,
     }));
-    let response = harness.replay().handle(sqs_event(&parked, 2), deadline()).await;
+    let mut metrics = currents_segment::metrics::Metrics::default();
+    let response = harness
+        .replay()
+        .handle_recording(sqs_event(&parked, 2), deadline(), &mut metrics)
+        .await;
     assert!(failures(&response).is_empty());
     let dead = harness.dead.envelopes();
     assert_eq!(dead[0]["reason"], "permanent_failure");
     assert_eq!(dead[0]["messages"].as_array().unwrap().len(), fixture_len());
+    let totals: serde_json::Value = serde_json::from_str(&metrics.render("replay", 0)[0]).unwrap();
+    assert_eq!(totals["DeadLettered"].as_f64(), Some(fixture_len() as f64), "{totals}");
 }
 
 #[tokio::test]

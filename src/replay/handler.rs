@@ -62,12 +62,24 @@ struct Tally {
 }
 
 impl Replay {
-    /// Handles an SQS event; `deadline` is when Segment attempts must stop.
+    /// Handles an SQS event; `deadline` is when Segment attempts must stop. Emits the
+    /// invocation's metrics to stdout (EMF).
     pub async fn handle(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
-        let records: Vec<ReplayRecord> = event.records.into_iter().map(ReplayRecord::from).collect();
         let mut metrics = Metrics::default();
-        let outcomes = self.replay_all(&records, deadline, &mut metrics).await;
+        let response = self.handle_recording(event, deadline, &mut metrics).await;
         metrics.emit("replay");
+        response
+    }
+
+    /// [`Replay::handle`], adding the invocation's metrics to `metrics` instead of emitting them.
+    pub async fn handle_recording(
+        &self,
+        event: SqsEvent,
+        deadline: Instant,
+        metrics: &mut Metrics,
+    ) -> SqsBatchResponse {
+        let records: Vec<ReplayRecord> = event.records.into_iter().map(ReplayRecord::from).collect();
+        let outcomes = self.replay_all(&records, deadline, metrics).await;
         let mut response = SqsBatchResponse::default();
         for (record, outcome) in records.iter().zip(outcomes) {
             if outcome.keeps_record() {
