@@ -110,6 +110,10 @@ async fn no_secret_pii_or_payload_reaches_the_logs() {
         .await;
     harness.clock.advance(Duration::from_secs(49 * 3600));
     harness.replay().handle(sqs_event(&parked, 1), deadline()).await;
+    // And a replay that goes through.
+    let clean = Harness::new(config(&[]));
+    clean.segment.always(Ok(()));
+    clean.replay().handle(sqs_event(&parked, 1), deadline()).await;
 
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(logs.lines().count() > 20, "the scenarios logged: {logs}");
@@ -134,6 +138,10 @@ async fn no_secret_pii_or_payload_reaches_the_logs() {
     assert!(
         line_with("WARN", &["Replay invocation handled.", r#""still_failing":"#]),
         "and is a WARN when records only still fail: {logs}"
+    );
+    assert!(
+        line_with("INFO", &["Replay invocation handled.", r#""still_failing":0"#]),
+        "and an INFO when all went through: {logs}"
     );
     let forbidden = [
         WRITE_KEY,
