@@ -101,6 +101,30 @@ async fn an_expired_record_is_dead_lettered_and_never_sent() {
     assert_eq!(dead[0]["first_failed_at"], "2025-11-24T16:00:00Z");
 }
 
+/// An expired envelope counts everything it holds, messages and raw events alike (a redriven
+/// dead letter can hold both), in the metrics.
+#[tokio::test]
+async fn an_expired_envelope_counts_its_messages_and_its_events() {
+    let harness = Harness::new(config(&[]));
+    let envelope = serde_json::json!({"version": 1, "route": "default",
+        "first_failed_at": "2025-11-20T00:00:00Z", "attempts": 3,
+        "messages": [{"messageId": "m-1"}, {"messageId": "m-2"}], "events": [{"id": "e-1"}]})
+    .to_string();
+    let mut metrics = currents_segment::metrics::Metrics::default();
+    let response = harness
+        .replay()
+        .handle_recording(sqs_event(&[envelope], 2), deadline(), &mut metrics)
+        .await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(harness.dead.envelopes()[0]["reason"], "expired");
+    let totals: serde_json::Value = serde_json::from_str(&metrics.render("replay", 0)[0]).unwrap();
+    assert_eq!(
+        (totals["DeadLettered"].as_f64(), totals["Expired"].as_f64()),
+        (Some(3.0), Some(3.0)),
+        "{totals}"
+    );
+}
+
 #[tokio::test]
 async fn one_second_before_expiry_it_is_still_replayed() {
     let harness = Harness::new(config(&[("REPLAY_MAX_AGE_HOURS", "2")]));
