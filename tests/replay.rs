@@ -117,11 +117,55 @@ async fn an_expired_envelope_counts_its_messages_and_its_events() {
         .await;
     assert!(failures(&response).is_empty());
     assert_eq!(harness.dead.envelopes()[0]["reason"], "expired");
+    assert_eq!(
+        harness.dead.envelopes()[0]["attempts"],
+        4,
+        "3 before, and one receive since"
+    );
     let totals: serde_json::Value = serde_json::from_str(&metrics.render("replay", 0)[0]).unwrap();
     assert_eq!(
         (totals["DeadLettered"].as_f64(), totals["Expired"].as_f64()),
         (Some(3.0), Some(3.0)),
         "{totals}"
+    );
+}
+
+/// Envelopes for a route no longer configured, with or without a dead-letter reason, count all
+/// they hold, messages and raw events, under their reason.
+#[tokio::test]
+async fn envelopes_of_a_removed_route_count_their_messages_and_events() {
+    let harness = Harness::new(config(&[]));
+    let envelope = |reason: Option<&str>| {
+        let mut envelope = serde_json::json!({"version": 1, "route": "gone",
+            "first_failed_at": "2025-11-24T15:00:00Z",
+            "messages": [{"messageId": "m-1"}, {"messageId": "m-2"}], "events": [{"id": "e-1"}]});
+        if let Some(reason) = reason {
+            envelope["reason"] = reason.into();
+        }
+        envelope.to_string()
+    };
+    let records = [envelope(None), envelope(Some("invalid_event"))];
+    let mut metrics = currents_segment::metrics::Metrics::default();
+    let response = harness
+        .replay()
+        .handle_recording(sqs_event(&records, 1), deadline(), &mut metrics)
+        .await;
+    assert!(failures(&response).is_empty());
+    let documents: Vec<serde_json::Value> = metrics
+        .render("replay", 0)
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let by_reason = |reason: &str| {
+        documents[1..]
+            .iter()
+            .find(|d| d["Reason"] == reason)
+            .and_then(|d| d["DeadLettered"].as_f64())
+    };
+    assert_eq!(
+        (by_reason("unknown_route"), by_reason("invalid_event")),
+        (Some(3.0), Some(3.0)),
+        "{documents:?}"
     );
 }
 
