@@ -169,6 +169,44 @@ async fn envelopes_of_a_removed_route_count_their_messages_and_events() {
     );
 }
 
+/// An `invalid_event` envelope is re-mapped under today's configuration: events still invalid
+/// are dead-lettered as `invalid_event` again, and events that now map go to the route they now
+/// belong to, which a parked rest carries.
+#[tokio::test]
+async fn a_redriven_invalid_event_envelope_is_remapped_onto_todays_routes() {
+    let harness = Harness::new(config(&[
+        ("ROUTES", r#"{"brand-a":{"write_key":"ka"}}"#),
+        ("APP_ROUTES", r#"{"app-ios":"brand-a"}"#),
+    ]));
+    harness.segment.always(Err(AttemptError::Status {
+        status: 503,
+        retry_after: None,
+    }));
+    let fixture: serde_json::Value = serde_json::from_slice(&fixture("all-events.json")).unwrap();
+    let valid = &fixture["events"][0];
+    assert_eq!(valid["properties"]["app_id"], "app-ios");
+    let envelope = serde_json::json!({"version": 1, "route": "default",
+        "first_failed_at": "2025-11-24T15:00:00Z", "reason": "invalid_event",
+        "events": [valid, {"id": "still-bad"}]})
+    .to_string();
+    let mut metrics = currents_segment::metrics::Metrics::default();
+    harness
+        .replay()
+        .handle_recording(sqs_event(&[envelope], 1), deadline(), &mut metrics)
+        .await;
+
+    let documents: Vec<serde_json::Value> = metrics
+        .render("replay", 0)
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let reasons: Vec<&str> = documents[1..].iter().filter_map(|d| d["Reason"].as_str()).collect();
+    assert_eq!(reasons, ["invalid_event"], "{documents:?}");
+    let parked = harness.retry.envelopes();
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert_eq!(parked[0]["route"], "brand-a");
+}
+
 #[tokio::test]
 async fn one_second_before_expiry_it_is_still_replayed() {
     let harness = Harness::new(config(&[("REPLAY_MAX_AGE_HOURS", "2")]));
@@ -241,6 +279,8 @@ async fn a_permanent_refusal_at_replay_is_dead_lettered() {
     assert_eq!(dead[0]["messages"].as_array().unwrap().len(), fixture_len());
     let totals: serde_json::Value = serde_json::from_str(&metrics.render("replay", 0)[0]).unwrap();
     assert_eq!(totals["DeadLettered"].as_f64(), Some(fixture_len() as f64), "{totals}");
+    let reason: serde_json::Value = serde_json::from_str(&metrics.render("replay", 0)[1]).unwrap();
+    assert_eq!(reason["Reason"], "permanent_failure", "{reason}");
 }
 
 #[tokio::test]

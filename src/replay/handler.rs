@@ -120,7 +120,9 @@ fn record_metrics(metrics: &mut Metrics, report: &RecordReport) {
     metrics.add(Metric::Replayed, report.delivered);
     metrics.add(Metric::Skipped, report.skipped);
     metrics.add(Metric::Parked, report.requeued);
-    if let RecordOutcome::DeadLettered(reason) = report.outcome {
+    // By `dead_reason`, not the outcome: a record that dead-lettered part and requeued the rest
+    // ends `Requeued`, and its dead letters count too.
+    if let Some(reason) = report.dead_reason {
         metrics.add_reason(Metric::DeadLettered, reason.as_str(), report.dead_lettered);
         metrics.add(Metric::DeadLettered, report.dead_lettered);
         if reason == DeadLetterReason::Expired {
@@ -214,6 +216,10 @@ mod tests {
             delivered: 0,
             skipped: 0,
             dead_lettered: 0,
+            dead_reason: match outcome {
+                RecordOutcome::DeadLettered(reason) => Some(reason),
+                _ => None,
+            },
             requeued: 0,
         }
     }

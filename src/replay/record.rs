@@ -46,6 +46,9 @@ pub(crate) struct RecordReport {
     pub delivered: usize,
     pub skipped: usize,
     pub dead_lettered: usize,
+    /// Why `dead_lettered` went to DeadLetterQueue, whenever anything did: also for a record
+    /// whose rest was requeued, whose outcome is then `Requeued`.
+    pub dead_reason: Option<DeadLetterReason>,
     pub requeued: usize,
 }
 
@@ -82,6 +85,10 @@ impl RecordReport {
             delivered: 0,
             skipped: 0,
             dead_lettered,
+            dead_reason: match outcome {
+                RecordOutcome::DeadLettered(reason) => Some(reason),
+                _ => None,
+            },
             requeued: 0,
         }
     }
@@ -302,6 +309,7 @@ impl Replay {
         RecordReport {
             outcome: RecordOutcome::StillFailing,
             dead_lettered: 0,
+            dead_reason: None,
             ..report
         }
     }
@@ -320,6 +328,7 @@ impl Replay {
         let settled = self.dead_letter(dead, reason, report.dead_lettered).await;
         RecordReport {
             outcome: settled.outcome,
+            dead_reason: settled.dead_reason,
             ..report
         }
     }
