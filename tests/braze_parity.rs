@@ -814,6 +814,10 @@ fn fields_move_only_for_the_types_that_move_them() {
     assert_eq!(message["properties"]["os_version"], "17.1", "{message}");
     assert_eq!(message["properties"]["content_card_id"], "cc-9");
     assert!(message["context"].get("os").is_none() && message["properties"].get("card_id").is_none());
+    // With no device id either, there is no `context.device` at all (not an empty object).
+    event["user"].as_object_mut().unwrap().remove("device_id");
+    let message = map_one(&config(&[("UNKNOWN_EVENT_TYPES", "send")]), &event);
+    assert!(message["context"].get("device").is_none(), "{message}");
 
     let mut email = fixture_event("users.messages.email.Open");
     email["properties"]["content_card_id"] = json!("cc-9");

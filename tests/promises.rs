@@ -43,6 +43,24 @@ fn hash_mode_hashes_the_sender_number_and_a_phone_valued_channel_identifier() {
     }
     assert_eq!(message["properties"]["from_phone_number"].as_str().unwrap().len(), 64);
     assert_eq!(message["properties"]["channel_identifier"].as_str().unwrap().len(), 64);
+
+    // A channel identifier is hashed as what it holds: a phone number by its digits, an email
+    // address trimmed and lower-cased, as a destination would hash them to match.
+    let sha256 = |text: &str| {
+        use sha2::Digest;
+        sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    for (raw, normalised) in [
+        ("+1 (555) 010-0777", "15550100777"),
+        (" Ada@Example.COM ", "ada@example.com"),
+    ] {
+        let change = event("pii-2", json!({"channel_identifier": raw}));
+        let message = map_one(&config, &change).unwrap();
+        assert_eq!(message["properties"]["channel_identifier"], sha256(normalised), "{raw}");
+    }
 }
 
 #[test]
