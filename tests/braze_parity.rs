@@ -814,6 +814,17 @@ fn fields_move_only_for_the_types_that_move_them() {
     assert_eq!(message["properties"]["os_version"], "17.1", "{message}");
     assert_eq!(message["properties"]["content_card_id"], "cc-9");
     assert!(message["context"].get("os").is_none() && message["properties"].get("card_id").is_none());
+    // Each rename belongs to its own family: an email click keeps `content_card_id`, a content
+    // card click keeps `url`.
+    let mut click = fixture_event("users.messages.email.Click");
+    click["properties"]["content_card_id"] = json!("cc-9");
+    let properties = &map_one(&config(&[]), &click)["properties"];
+    assert_eq!(properties["content_card_id"], "cc-9", "{properties}");
+    let mut card = fixture_event("users.messages.contentcard.Click");
+    card["properties"]["url"] = json!("https://shop.example.com/x");
+    let properties = &map_one(&config(&[]), &card)["properties"];
+    assert_eq!(properties["url"], "https://shop.example.com/x", "{properties}");
+    assert!(properties.get("link_url").is_none(), "{properties}");
     // With no device id either, there is no `context.device` at all (not an empty object).
     event["user"].as_object_mut().unwrap().remove("device_id");
     let message = map_one(&config(&[("UNKNOWN_EVENT_TYPES", "send")]), &event);

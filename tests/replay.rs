@@ -174,37 +174,44 @@ async fn envelopes_of_a_removed_route_count_their_messages_and_events() {
 /// belong to, which a parked rest carries.
 #[tokio::test]
 async fn a_redriven_invalid_event_envelope_is_remapped_onto_todays_routes() {
-    let harness = Harness::new(config(&[
-        ("ROUTES", r#"{"brand-a":{"write_key":"ka"}}"#),
-        ("APP_ROUTES", r#"{"app-ios":"brand-a"}"#),
-    ]));
-    harness.segment.always(Err(AttemptError::Status {
-        status: 503,
-        retry_after: None,
-    }));
     let fixture: serde_json::Value = serde_json::from_slice(&fixture("all-events.json")).unwrap();
     let valid = &fixture["events"][0];
     assert_eq!(valid["properties"]["app_id"], "app-ios");
-    let envelope = serde_json::json!({"version": 1, "route": "default",
-        "first_failed_at": "2025-11-24T15:00:00Z", "reason": "invalid_event",
-        "events": [valid, {"id": "still-bad"}]})
-    .to_string();
-    let mut metrics = currents_segment::metrics::Metrics::default();
-    harness
-        .replay()
-        .handle_recording(sqs_event(&[envelope], 1), deadline(), &mut metrics)
-        .await;
+    let mut anonymous = valid.clone();
+    anonymous["id"] = "anonymous".into();
+    anonymous["user"].as_object_mut().unwrap().remove("external_user_id");
+    // One to deliver (Segment is down, so it is parked anew) and one still invalid, then also
+    // one skipped: either way the record made progress, so it is settled, not backed off whole.
+    let bad = serde_json::json!({"id": "still-bad"});
+    for events in [vec![valid, &bad], vec![valid, &bad, &anonymous]] {
+        let harness = Harness::new(config(&[
+            ("ROUTES", r#"{"brand-a":{"write_key":"ka"}}"#),
+            ("APP_ROUTES", r#"{"app-ios":"brand-a"}"#),
+        ]));
+        harness.segment.always(Err(AttemptError::Status {
+            status: 503,
+            retry_after: None,
+        }));
+        let envelope = serde_json::json!({"version": 1, "route": "default",
+            "first_failed_at": "2025-11-24T15:00:00Z", "reason": "invalid_event", "events": events})
+        .to_string();
+        let mut metrics = currents_segment::metrics::Metrics::default();
+        harness
+            .replay()
+            .handle_recording(sqs_event(&[envelope], 1), deadline(), &mut metrics)
+            .await;
 
-    let documents: Vec<serde_json::Value> = metrics
-        .render("replay", 0)
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
-    let reasons: Vec<&str> = documents[1..].iter().filter_map(|d| d["Reason"].as_str()).collect();
-    assert_eq!(reasons, ["invalid_event"], "{documents:?}");
-    let parked = harness.retry.envelopes();
-    assert_eq!(parked.len(), 1, "{parked:?}");
-    assert_eq!(parked[0]["route"], "brand-a");
+        let documents: Vec<serde_json::Value> = metrics
+            .render("replay", 0)
+            .iter()
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+        let reasons: Vec<&str> = documents[1..].iter().filter_map(|d| d["Reason"].as_str()).collect();
+        assert_eq!(reasons, ["invalid_event"], "{documents:?}");
+        let parked = harness.retry.envelopes();
+        assert_eq!(parked.len(), 1, "{parked:?}");
+        assert_eq!(parked[0]["route"], "brand-a");
+    }
 }
 
 #[tokio::test]
