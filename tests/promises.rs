@@ -61,6 +61,17 @@ fn hash_mode_hashes_the_sender_number_and_a_phone_valued_channel_identifier() {
         let message = map_one(&config, &change).unwrap();
         assert_eq!(message["properties"]["channel_identifier"], sha256(normalised), "{raw}");
     }
+    // Personal data that is not text cannot be hashed as text: a number is dropped, never sent
+    // raw; a null says nothing and stays.
+    let odd = event(
+        "pii-3",
+        json!({"from_phone_number": 15550100123_u64, "email_address": null}),
+    );
+    let message = map_one(&config, &odd).unwrap();
+    assert!(!message.to_string().contains("5550100123"), "{message}");
+    assert!(message["properties"].get("from_phone_number").is_none(), "{message}");
+    assert_eq!(message["properties"]["email_address"], Value::Null, "{message}");
+    assert!(message["properties"].as_object().unwrap().contains_key("email_address"));
 }
 
 #[test]
