@@ -91,6 +91,32 @@ async fn every_scripted_fault_gets_the_right_classification() {
     assert_eq!(one_batch(&slow, 1).await, BatchOutcome::Delivered { attempts: 1 });
 }
 
+/// The reason a parked envelope and the logs carry names what happened.
+#[tokio::test]
+async fn each_failure_is_named_for_what_happened() {
+    let last_error = |outcome: BatchOutcome| match outcome {
+        BatchOutcome::Retryable { last_error, .. } => last_error,
+        other => panic!("{other:?}"),
+    };
+    let reset = FaultSegment::start(&[Fault::Reset], Fault::Ok).await;
+    let error = last_error(one_batch(&reset, 1).await);
+    assert!(error.contains("connection dropped"), "{error}");
+    // Out of time before the first attempt, and after some.
+    let target = SegmentTarget {
+        endpoint: reset.url.clone(),
+        write_key: Secret::new("wk"),
+    };
+    let now = tokio::time::Instant::now();
+    let outcome = deliver_batch(&client(), &SystemClock, &target, &MESSAGES, &policy(3), now).await;
+    assert_eq!(
+        outcome,
+        BatchOutcome::Retryable {
+            attempts: 0,
+            last_error: "no time left to try".to_owned()
+        }
+    );
+}
+
 #[tokio::test]
 async fn fail_three_times_then_ok_is_delivered_on_the_fourth_attempt() {
     let script = [Fault::Status(503), Fault::Reset, Fault::RetryAfter(429, 0)];
