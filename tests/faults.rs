@@ -190,3 +190,37 @@ async fn partial_whole_call_and_timed_out_sqs_failures_all_answer_503() {
         assert_eq!(response.status(), 503, "{name}");
     }
 }
+
+/// Backoff doubles from its base with jitter that only lengthens a wait: three retries after
+/// 100, 200 and 400 ms, each times 1 to 2. On tokio's paused clock, so the waits are exact and
+/// take no real time.
+#[tokio::test(start_paused = true)]
+async fn backoff_waits_at_least_its_doubling_base() {
+    let segment = common::ScriptedSegment::new();
+    segment.always(Err(currents_segment::ports::AttemptError::Status {
+        status: 503,
+        retry_after: None,
+    }));
+    let policy = RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(100),
+        max_delay: Duration::from_secs(10),
+        request_timeout: Duration::from_secs(1),
+    };
+    let target = SegmentTarget {
+        endpoint: "http://127.0.0.1:9".to_owned(),
+        write_key: Secret::new("wk"),
+    };
+    let started = tokio::time::Instant::now();
+    let deadline = started + Duration::from_secs(60);
+    let outcome = deliver_batch(&*segment, &SystemClock, &target, &MESSAGES, &policy, deadline).await;
+    assert!(
+        matches!(outcome, BatchOutcome::Retryable { attempts: 4, .. }),
+        "{outcome:?}"
+    );
+    // Jitter multiplies each wait by 1 to 2, so the waits sum past 700 ms and below 1,400 ms
+    // (plus the timer's millisecond rounding).
+    let waited = started.elapsed();
+    assert!(waited > Duration::from_millis(700), "no jitter: {waited:?}");
+    assert!(waited <= Duration::from_millis(1_403), "{waited:?}");
+}
