@@ -224,3 +224,36 @@ async fn backoff_waits_at_least_its_doubling_base() {
     assert!(waited > Duration::from_millis(700), "no jitter: {waited:?}");
     assert!(waited <= Duration::from_millis(1_403), "{waited:?}");
 }
+
+/// A retry that could not start with 250 ms still left (the least an attempt gets) is not
+/// waited for: the batch is parked at once, with Segment's own error.
+#[tokio::test(start_paused = true)]
+async fn no_retry_is_waited_for_that_could_not_run_before_the_deadline() {
+    let segment = common::ScriptedSegment::new();
+    segment.always(Err(currents_segment::ports::AttemptError::Status {
+        status: 503,
+        retry_after: None,
+    }));
+    let policy = RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(100),
+        max_delay: Duration::from_secs(10),
+        request_timeout: Duration::from_secs(1),
+    };
+    let target = SegmentTarget {
+        endpoint: "http://127.0.0.1:9".to_owned(),
+        write_key: Secret::new("wk"),
+    };
+    let started = tokio::time::Instant::now();
+    // The first retry would wait 100-200 ms, leaving less than 250 ms of these 300.
+    let deadline = started + Duration::from_millis(300);
+    let outcome = deliver_batch(&*segment, &SystemClock, &target, &MESSAGES, &policy, deadline).await;
+    match outcome {
+        BatchOutcome::Retryable { attempts, last_error } => {
+            assert_eq!(attempts, 1);
+            assert!(last_error.contains("503"), "{last_error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(started.elapsed(), Duration::ZERO, "no wait");
+}
