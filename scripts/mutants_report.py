@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Combine the stages of scripts/mutants-staged into one result (issue 15).
 
-usage: scripts/mutants_report.py OUT_DIR
+usage: scripts/mutants_report.py OUT_DIR [SETTLED_TSV]
 
 OUT_DIR holds one folder per cargo-mutants run: lib* (stage 1, possibly split across machines),
-module-* (stage 2) and all* (stage 3), each with mutants.out/outcomes.json, and optionally
-hand.tsv (name, verdict, evidence: mutants settled by hand, see scripts/mutants-staged). A
-mutant's verdict is the one from the last stage that tested it, then hand.tsv's; stage 1 must
+module-* (stage 2) and all* (stage 3), each with mutants.out/outcomes.json. SETTLED_TSV (name,
+verdict, evidence: mutants settled by hand, see scripts/mutants-staged) is optional. A
+mutant's verdict is the one from the last stage that tested it, then SETTLED_TSV's; stage 1 must
 have tested every mutant. Prints a Markdown summary: counts per module and overall, and the
 survivors.
 """
@@ -18,7 +18,7 @@ import sys
 STAGE_ORDER = ("lib", "module", "all", "hand")
 VERDICT = {"CaughtMutant": "caught", "MissedMutant": "missed", "Timeout": "timeout",
            "Unviable": "unviable"}
-HAND_VERDICTS = ("caught", "equivalent")
+HAND_VERDICTS = ("caught", "equivalent", "missed")
 
 
 def stage_rank(folder):
@@ -41,7 +41,7 @@ def module_of(path):
     return "/".join(parts[:2]) + "/" if len(parts) > 2 else path
 
 
-def main(out):
+def main(out, settled=None):
     folders = sorted((f for f in pathlib.Path(out).iterdir()
                       if f.is_dir() and stage_rank(f) is not None
                       and (f / "mutants.out" / "outcomes.json").exists()), key=stage_rank)
@@ -52,16 +52,16 @@ def main(out):
             if rank > 0 and name not in verdict:
                 sys.exit(f"{folder.name} tested {name!r}, which no stage-1 run did")
             verdict[name], stage_of[name], files[name] = result, STAGE_ORDER[rank], path
-    hand = pathlib.Path(out) / "hand.tsv"
     evidence = {}
-    for line in hand.read_text().splitlines() if hand.exists() else []:
+    hand = pathlib.Path(settled) if settled else None
+    for line in hand.read_text().splitlines() if hand and hand.exists() else []:
         if not line.strip() or line.startswith("#"):
             continue
         name, result, why = line.split("\t")
         if name not in verdict:
-            sys.exit(f"hand.tsv names {name!r}, which no stage-1 run tested")
+            sys.exit(f"{hand} names {name!r}, which no stage-1 run tested")
         if result not in HAND_VERDICTS:
-            sys.exit(f"hand.tsv: verdict {result!r} is not one of {HAND_VERDICTS}")
+            sys.exit(f"{hand}: verdict {result!r} is not one of {HAND_VERDICTS}")
         verdict[name], stage_of[name], evidence[name] = result, "hand", why
     table = collections.defaultdict(collections.Counter)
     for name, result in verdict.items():
@@ -84,7 +84,7 @@ def main(out):
     unfinished = [n for n in missed if stage_of[n] not in ("all", "hand")]
     print(f"\nsurvivors ({len(missed)}):")
     for name in missed:
-        note = {"all": "", "hand": f" (equivalent: {evidence.get(name)})"}.get(
+        note = {"all": "", "hand": f" ({verdict[name]}: {evidence.get(name)})"}.get(
             stage_of[name], f" (only through stage {stage_of[name]})")
         print(f"- `{name}`{note}")
     settled = sorted(n for n, s in stage_of.items() if s == "hand" and verdict[n] == "caught")
@@ -96,6 +96,6 @@ def main(out):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
-    main(sys.argv[1])
+    main(*sys.argv[1:])
