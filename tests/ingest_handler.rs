@@ -398,3 +398,33 @@ async fn the_metrics_carry_the_answers_counts() {
         "{documents:?}"
     );
 }
+
+/// `SegmentLatencyMs` is in milliseconds: one 503 then a success, with the test policy's 1-2 ms
+/// backoff, on tokio's paused clock (so the figure is exact, whatever the machine does).
+#[tokio::test(start_paused = true)]
+async fn segment_latency_is_recorded_in_milliseconds() {
+    let harness = Harness::new(config(&[]));
+    harness
+        .segment
+        .then(Err(AttemptError::Status {
+            status: 503,
+            retry_after: None,
+        }))
+        .always(Ok(()));
+    let body = fixture("all-events.json");
+    let authorization = format!("Bearer {TOKEN}");
+    let request = currents_segment::ingest::IngestRequest {
+        authorization: vec![authorization.as_bytes()],
+        content_encoding: None,
+        method_is_post: true,
+        route: None,
+        body: &body,
+        deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(10),
+    };
+    let mut metrics = currents_segment::metrics::Metrics::default();
+    harness.ingest().process(request, &mut metrics).await.expect("accepted");
+
+    let totals: Value = serde_json::from_str(&metrics.render("ingest", 0)[0]).unwrap();
+    let latency = totals["SegmentLatencyMs"][0].as_f64().unwrap();
+    assert!((1.0..=3.0).contains(&latency), "{latency} ms");
+}
