@@ -191,11 +191,9 @@ async fn partial_whole_call_and_timed_out_sqs_failures_all_answer_503() {
     }
 }
 
-/// Backoff doubles from its base with jitter that only lengthens a wait: three retries after
-/// 100, 200 and 400 ms, each times 1 to 2. On tokio's paused clock, so the waits are exact and
-/// take no real time.
-#[tokio::test(start_paused = true)]
-async fn backoff_waits_at_least_its_doubling_base() {
+/// One batch to a Segment that always answers 503, with up to 4 attempts and a 100 ms base
+/// backoff, until `deadline`. For tests on tokio's paused clock: the fake answers at once.
+async fn down_for_good(deadline: tokio::time::Instant) -> BatchOutcome {
     let segment = common::ScriptedSegment::new();
     segment.always(Err(currents_segment::ports::AttemptError::Status {
         status: 503,
@@ -211,9 +209,17 @@ async fn backoff_waits_at_least_its_doubling_base() {
         endpoint: "http://127.0.0.1:9".to_owned(),
         write_key: Secret::new("wk"),
     };
+    deliver_batch(&*segment, &SystemClock, &target, &MESSAGES, &policy, deadline).await
+}
+
+/// Backoff doubles from its base with jitter that only lengthens a wait: three retries after
+/// 100, 200 and 400 ms, each times 1 to 2. On tokio's paused clock, so the waits are exact and
+/// take no real time.
+#[tokio::test(start_paused = true)]
+async fn backoff_waits_at_least_its_doubling_base() {
     let started = tokio::time::Instant::now();
     let deadline = started + Duration::from_secs(60);
-    let outcome = deliver_batch(&*segment, &SystemClock, &target, &MESSAGES, &policy, deadline).await;
+    let outcome = down_for_good(deadline).await;
     assert!(
         matches!(outcome, BatchOutcome::Retryable { attempts: 4, .. }),
         "{outcome:?}"
@@ -229,25 +235,10 @@ async fn backoff_waits_at_least_its_doubling_base() {
 /// waited for: the batch is parked at once, with Segment's own error.
 #[tokio::test(start_paused = true)]
 async fn no_retry_is_waited_for_that_could_not_run_before_the_deadline() {
-    let segment = common::ScriptedSegment::new();
-    segment.always(Err(currents_segment::ports::AttemptError::Status {
-        status: 503,
-        retry_after: None,
-    }));
-    let policy = RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(100),
-        max_delay: Duration::from_secs(10),
-        request_timeout: Duration::from_secs(1),
-    };
-    let target = SegmentTarget {
-        endpoint: "http://127.0.0.1:9".to_owned(),
-        write_key: Secret::new("wk"),
-    };
     let started = tokio::time::Instant::now();
     // The first retry would wait 100-200 ms, leaving less than 250 ms of these 300.
     let deadline = started + Duration::from_millis(300);
-    let outcome = deliver_batch(&*segment, &SystemClock, &target, &MESSAGES, &policy, deadline).await;
+    let outcome = down_for_good(deadline).await;
     match outcome {
         BatchOutcome::Retryable { attempts, last_error } => {
             assert_eq!(attempts, 1);

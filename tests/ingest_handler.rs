@@ -5,7 +5,7 @@ mod flat_twin;
 
 use std::io::Write;
 
-use common::{Harness, TOKEN, bearer, config, counts, fixture, post, send};
+use common::{Emf, Harness, TOKEN, bearer, config, counts, fixture, post, send};
 use currents_segment::ports::AttemptError;
 use serde_json::{Value, json};
 
@@ -361,42 +361,20 @@ async fn the_metrics_carry_the_answers_counts() {
     events.push(json!({"id": "bad-1", "event_type": "users.behaviors.app.SessionStart", "time": "soon"}));
     let n = events.len() as u64;
     let body = serde_json::to_vec(&body).unwrap();
-    let authorization = format!("Bearer {TOKEN}");
-    let request = currents_segment::ingest::IngestRequest {
-        authorization: vec![authorization.as_bytes()],
-        content_encoding: None,
-        method_is_post: true,
-        route: None,
-        body: &body,
-        deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(10),
-    };
-    let mut metrics = currents_segment::metrics::Metrics::default();
 
-    harness.ingest().process(request, &mut metrics).await.expect("accepted");
+    let emf = Emf::of(&harness.process(&body).await, "ingest");
 
-    let documents: Vec<Value> = metrics
-        .render("ingest", 0)
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
-    let totals = &documents[0];
-    let count = |name: &str| totals[name].as_f64().unwrap_or(-1.0);
     assert_eq!(
         (
-            count("Received"),
-            count("Delivered"),
-            count("DeadLettered"),
-            count("Parked")
+            emf.total("Received"),
+            emf.total("Delivered"),
+            emf.total("DeadLettered"),
+            emf.total("Parked")
         ),
         (n as f64, (n - 1) as f64, 1.0, 0.0),
-        "{totals}"
+        "{emf:?}"
     );
-    assert!(
-        documents[1..]
-            .iter()
-            .any(|d| d["DeadLettered"].as_f64() == Some(1.0) && d["Reason"].as_str().is_some_and(|r| !r.is_empty())),
-        "{documents:?}"
-    );
+    assert_eq!(emf.dead_lettered("invalid_event"), Some(1.0), "{emf:?}");
 }
 
 /// `SegmentLatencyMs` is in milliseconds: one 503 then a success, with the test policy's 1-2 ms
@@ -411,20 +389,8 @@ async fn segment_latency_is_recorded_in_milliseconds() {
             retry_after: None,
         }))
         .always(Ok(()));
-    let body = fixture("all-events.json");
-    let authorization = format!("Bearer {TOKEN}");
-    let request = currents_segment::ingest::IngestRequest {
-        authorization: vec![authorization.as_bytes()],
-        content_encoding: None,
-        method_is_post: true,
-        route: None,
-        body: &body,
-        deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(10),
-    };
-    let mut metrics = currents_segment::metrics::Metrics::default();
-    harness.ingest().process(request, &mut metrics).await.expect("accepted");
-
-    let totals: Value = serde_json::from_str(&metrics.render("ingest", 0)[0]).unwrap();
+    let emf = Emf::of(&harness.process(&fixture("all-events.json")).await, "ingest");
+    let totals = &emf.0[0];
     let latency = totals["SegmentLatencyMs"][0].as_f64().unwrap();
     assert!((1.0..=3.0).contains(&latency), "{latency} ms");
 }

@@ -240,8 +240,8 @@ async fn a_mixed_envelope_parks_its_undelivered_rest_before_it_is_acknowledged()
         );
         assert!(parked.iter().all(|id| !delivered.contains(&id.to_string())));
         // The metrics say the same: what Segment took, what was parked anew, and the calls.
-        let totals: Value = serde_json::from_str(&metrics.render("replay", 0)[0]).unwrap();
-        let count = |name: &str| totals[name].as_f64().unwrap_or(-1.0) as usize;
+        let emf = common::Emf::of(&metrics, "replay");
+        let count = |name: &str| emf.total(name) as usize;
         let requests = harness.segment.requests();
         assert_eq!(
             [
@@ -251,7 +251,7 @@ async fn a_mixed_envelope_parks_its_undelivered_rest_before_it_is_acknowledged()
                 count("SegmentRetries")
             ],
             [delivered.len(), parked.len(), requests, requests - 2],
-            "{totals}"
+            "{emf:?}"
         );
         assert!(
             rest.iter().all(|e| e["first_failed_at"] == "2025-11-24T15:00:00Z"),

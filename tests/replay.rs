@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, bearer, config, counts, fixture, post, send, sqs_event};
+use common::{Emf, Harness, bearer, config, counts, fixture, post, send, sqs_event};
 use currents_segment::ports::AttemptError;
 use tokio::time::Instant;
 
@@ -40,6 +40,21 @@ async fn park_a_batch(harness: &Harness) -> Vec<String> {
 
 fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(10)
+}
+
+/// Replays `bodies` (each received `receive_count` times) and returns the answer with the
+/// metrics the invocation recorded.
+async fn replay_recording(
+    harness: &Harness,
+    bodies: &[String],
+    receive_count: u32,
+) -> (aws_lambda_events::sqs::SqsBatchResponse, Emf) {
+    let mut metrics = currents_segment::metrics::Metrics::default();
+    let response = harness
+        .replay()
+        .handle_recording(sqs_event(bodies, receive_count), deadline(), &mut metrics)
+        .await;
+    (response, Emf::of(&metrics, "replay"))
 }
 
 #[tokio::test]
@@ -110,11 +125,7 @@ async fn an_expired_envelope_counts_its_messages_and_its_events() {
         "first_failed_at": "2025-11-20T00:00:00Z", "attempts": 3,
         "messages": [{"messageId": "m-1"}, {"messageId": "m-2"}], "events": [{"id": "e-1"}]})
     .to_string();
-    let mut metrics = currents_segment::metrics::Metrics::default();
-    let response = harness
-        .replay()
-        .handle_recording(sqs_event(&[envelope], 2), deadline(), &mut metrics)
-        .await;
+    let (response, emf) = replay_recording(&harness, &[envelope], 2).await;
     assert!(failures(&response).is_empty());
     assert_eq!(harness.dead.envelopes()[0]["reason"], "expired");
     assert_eq!(
@@ -122,12 +133,7 @@ async fn an_expired_envelope_counts_its_messages_and_its_events() {
         4,
         "3 before, and one receive since"
     );
-    let totals: serde_json::Value = serde_json::from_str(&metrics.render("replay", 0)[0]).unwrap();
-    assert_eq!(
-        (totals["DeadLettered"].as_f64(), totals["Expired"].as_f64()),
-        (Some(3.0), Some(3.0)),
-        "{totals}"
-    );
+    assert_eq!((emf.total("DeadLettered"), emf.total("Expired")), (3.0, 3.0), "{emf:?}");
 }
 
 /// Envelopes for a route no longer configured, with or without a dead-letter reason, count all
@@ -145,27 +151,12 @@ async fn envelopes_of_a_removed_route_count_their_messages_and_events() {
         envelope.to_string()
     };
     let records = [envelope(None), envelope(Some("invalid_event"))];
-    let mut metrics = currents_segment::metrics::Metrics::default();
-    let response = harness
-        .replay()
-        .handle_recording(sqs_event(&records, 1), deadline(), &mut metrics)
-        .await;
+    let (response, emf) = replay_recording(&harness, &records, 1).await;
     assert!(failures(&response).is_empty());
-    let documents: Vec<serde_json::Value> = metrics
-        .render("replay", 0)
-        .iter()
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
-    let by_reason = |reason: &str| {
-        documents[1..]
-            .iter()
-            .find(|d| d["Reason"] == reason)
-            .and_then(|d| d["DeadLettered"].as_f64())
-    };
     assert_eq!(
-        (by_reason("unknown_route"), by_reason("invalid_event")),
+        (emf.dead_lettered("unknown_route"), emf.dead_lettered("invalid_event")),
         (Some(3.0), Some(3.0)),
-        "{documents:?}"
+        "{emf:?}"
     );
 }
 
@@ -195,19 +186,9 @@ async fn a_redriven_invalid_event_envelope_is_remapped_onto_todays_routes() {
         let envelope = serde_json::json!({"version": 1, "route": "default",
             "first_failed_at": "2025-11-24T15:00:00Z", "reason": "invalid_event", "events": events})
         .to_string();
-        let mut metrics = currents_segment::metrics::Metrics::default();
-        harness
-            .replay()
-            .handle_recording(sqs_event(&[envelope], 1), deadline(), &mut metrics)
-            .await;
+        let (_, emf) = replay_recording(&harness, &[envelope], 1).await;
 
-        let documents: Vec<serde_json::Value> = metrics
-            .render("replay", 0)
-            .iter()
-            .map(|d| serde_json::from_str(d).unwrap())
-            .collect();
-        let reasons: Vec<&str> = documents[1..].iter().filter_map(|d| d["Reason"].as_str()).collect();
-        assert_eq!(reasons, ["invalid_event"], "{documents:?}");
+        assert_eq!(emf.reasons(), ["invalid_event"], "{emf:?}");
         let parked = harness.retry.envelopes();
         assert_eq!(parked.len(), 1, "{parked:?}");
         assert_eq!(parked[0]["route"], "brand-a");
@@ -275,19 +256,13 @@ async fn a_permanent_refusal_at_replay_is_dead_lettered() {
         status: 413,
         retry_after: None,
     }));
-    let mut metrics = currents_segment::metrics::Metrics::default();
-    let response = harness
-        .replay()
-        .handle_recording(sqs_event(&parked, 2), deadline(), &mut metrics)
-        .await;
+    let (response, emf) = replay_recording(&harness, &parked, 2).await;
     assert!(failures(&response).is_empty());
     let dead = harness.dead.envelopes();
     assert_eq!(dead[0]["reason"], "permanent_failure");
     assert_eq!(dead[0]["messages"].as_array().unwrap().len(), fixture_len());
-    let totals: serde_json::Value = serde_json::from_str(&metrics.render("replay", 0)[0]).unwrap();
-    assert_eq!(totals["DeadLettered"].as_f64(), Some(fixture_len() as f64), "{totals}");
-    let reason: serde_json::Value = serde_json::from_str(&metrics.render("replay", 0)[1]).unwrap();
-    assert_eq!(reason["Reason"], "permanent_failure", "{reason}");
+    assert_eq!(emf.total("DeadLettered"), fixture_len() as f64, "{emf:?}");
+    assert_eq!(emf.reasons(), ["permanent_failure"], "{emf:?}");
 }
 
 #[tokio::test]

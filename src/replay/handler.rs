@@ -209,19 +209,7 @@ mod tests {
     use super::*;
 
     fn report(outcome: RecordOutcome) -> RecordReport {
-        RecordReport {
-            outcome,
-            requests: 0,
-            retries: 0,
-            delivered: 0,
-            skipped: 0,
-            dead_lettered: 0,
-            dead_reason: match outcome {
-                RecordOutcome::DeadLettered(reason) => Some(reason),
-                _ => None,
-            },
-            requeued: 0,
-        }
+        RecordReport::only(outcome, 0)
     }
 
     /// One record of each outcome, expiries twice, with distinct figures.

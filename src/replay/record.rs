@@ -77,7 +77,8 @@ impl Leftovers {
 }
 
 impl RecordReport {
-    fn only(outcome: RecordOutcome, dead_lettered: usize) -> Self {
+    /// A report of `outcome` alone, with `dead_lettered` events and nothing else counted.
+    pub(super) fn only(outcome: RecordOutcome, dead_lettered: usize) -> Self {
         Self {
             outcome,
             requests: 0,

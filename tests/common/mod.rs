@@ -307,6 +307,23 @@ impl Harness {
     }
 
     /// [`Harness::ingest`] reading time from `clock` instead of the harness's fixed clock.
+    /// POSTs `body` with the test token straight to [`Ingest::process`] (10 s deadline) and
+    /// returns the metrics it recorded, which [`Harness::ingest`]'s `handle` would emit.
+    pub async fn process(&self, body: &[u8]) -> currents_segment::metrics::Metrics {
+        let authorization = format!("Bearer {TOKEN}");
+        let request = currents_segment::ingest::IngestRequest {
+            authorization: vec![authorization.as_bytes()],
+            content_encoding: None,
+            method_is_post: true,
+            route: None,
+            body,
+            deadline: tokio::time::Instant::now() + Duration::from_secs(10),
+        };
+        let mut metrics = currents_segment::metrics::Metrics::default();
+        self.ingest().process(request, &mut metrics).await.expect("accepted");
+        metrics
+    }
+
     pub fn ingest_with_clock(&self, clock: Arc<dyn Clock>) -> Ingest {
         Ingest { clock, ..self.ingest() }
     }
@@ -393,3 +410,41 @@ pub fn counts(body: &Value) -> (u64, u64, u64, u64) {
 }
 pub mod fault_segment;
 pub mod sqs;
+
+/// The EMF documents an invocation's metrics render to, parsed: the totals, then one document per
+/// (metric, reason).
+pub struct Emf(pub Vec<Value>);
+
+impl Emf {
+    pub fn of(metrics: &currents_segment::metrics::Metrics, function: &str) -> Self {
+        Emf(metrics
+            .render(function, 0)
+            .iter()
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect())
+    }
+
+    /// A total from the first document, or -1 when it is absent.
+    pub fn total(&self, name: &str) -> f64 {
+        self.0[0][name].as_f64().unwrap_or(-1.0)
+    }
+
+    /// The `DeadLettered` count recorded under `reason`, if any.
+    pub fn dead_lettered(&self, reason: &str) -> Option<f64> {
+        self.0[1..]
+            .iter()
+            .find(|d| d["Reason"] == reason)
+            .and_then(|d| d["DeadLettered"].as_f64())
+    }
+
+    /// Every reason a per-reason document carries, in order.
+    pub fn reasons(&self) -> Vec<&str> {
+        self.0[1..].iter().filter_map(|d| d["Reason"].as_str()).collect()
+    }
+}
+
+impl std::fmt::Debug for Emf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(ToString::to_string)).finish()
+    }
+}
