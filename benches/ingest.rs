@@ -65,6 +65,7 @@ async fn in_process_latency() {
         dead_letters: RecordingQueue::new(),
         clock: Arc::new(SystemClock),
         policy: RetryPolicy::new(Duration::from_secs(10)),
+        key_health: common::settings::trusting_key_health(),
     };
     let body = workload::body(100);
     let (auth, value) = bearer();

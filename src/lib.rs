@@ -18,6 +18,7 @@ pub mod currents;
 pub mod deadline;
 pub mod dlq;
 pub mod ingest;
+pub mod keycheck;
 pub mod limits;
 pub mod mapping;
 pub mod metrics;

@@ -58,6 +58,13 @@ crate::string_enum::string_enum! {
         /// Raw events or bodies cut to an excerpt because an envelope was over the SQS message
         /// limit and no `LARGE_PAYLOAD_BUCKET` is configured (ingest, replay).
         Truncated = "Truncated",
+        /// Events held (parked, never sent) because Segment's settings CDN does not know the
+        /// route's write key or the source ingests in another region; also with `Route`
+        /// (ingest, replay, backfill).
+        WriteKeyInvalid = "WriteKeyInvalid",
+        /// Write-key checks that ended "unknown" (timeout, 5xx, odd body): delivered as usual;
+        /// also with `Route` (ingest, replay).
+        WriteKeyCheckFailed = "WriteKeyCheckFailed",
     }
 }
 
@@ -73,7 +80,8 @@ impl Metric {
 pub struct Metrics {
     counts: Vec<(&'static str, f64)>,
     latencies_ms: Vec<f64>,
-    by_reason: Vec<(&'static str, String, f64)>,
+    /// (metric, dimension name, dimension value, count).
+    by_dimension: Vec<(&'static str, &'static str, String, f64)>,
 }
 
 impl Metrics {
@@ -88,13 +96,26 @@ impl Metrics {
 
     /// Adds to a count split by reason, such as `DeadLettered` with `expired`.
     pub(crate) fn add_reason(&mut self, metric: Metric, reason: &str, value: usize) {
+        self.add_dimension(metric, "Reason", reason, value);
+    }
+
+    /// Adds to a count split by route, such as `WriteKeyInvalid` for `brand-a`.
+    pub(crate) fn add_route(&mut self, metric: Metric, route: &str, value: usize) {
+        self.add_dimension(metric, "Route", route, value);
+    }
+
+    fn add_dimension(&mut self, metric: Metric, dimension: &'static str, key: &str, value: usize) {
         let name = metric.name();
         if value == 0 {
             return;
         }
-        match self.by_reason.iter_mut().find(|(n, r, _)| *n == name && r == reason) {
-            Some(slot) => slot.2 += value as f64,
-            None => self.by_reason.push((name, reason.to_owned(), value as f64)),
+        let slot = self
+            .by_dimension
+            .iter_mut()
+            .find(|(n, d, k, _)| *n == name && *d == dimension && k == key);
+        match slot {
+            Some(slot) => slot.3 += value as f64,
+            None => self.by_dimension.push((name, dimension, key.to_owned(), value as f64)),
         }
     }
 
@@ -103,8 +124,8 @@ impl Metrics {
         self.latencies_ms.push(millis);
     }
 
-    /// One EMF document for the totals and one per (metric, reason), all with dimension
-    /// `Function`; the reason documents add `Reason`.
+    /// One EMF document for the totals and one per (metric, reason or route), all with
+    /// dimension `Function`; the others add `Reason` or `Route`.
     pub fn render(&self, function: &str, timestamp_ms: i64) -> Vec<String> {
         let mut lines = Vec::new();
         let mut totals = Map::new();
@@ -121,14 +142,14 @@ impl Metrics {
         if !definitions.is_empty() {
             lines.push(document(function, timestamp_ms, &[], definitions, totals));
         }
-        for (name, reason, value) in &self.by_reason {
+        for (name, dimension, key, value) in &self.by_dimension {
             let mut values = Map::new();
             values.insert((*name).to_owned(), json!(value));
-            values.insert("Reason".to_owned(), json!(reason));
+            values.insert((*dimension).to_owned(), json!(key));
             lines.push(document(
                 function,
                 timestamp_ms,
-                &["Reason"],
+                &[dimension],
                 vec![json!({"Name": name, "Unit": "Count"})],
                 values,
             ));

@@ -84,3 +84,27 @@ impl Clock for SystemClock {
         OffsetDateTime::now_utc()
     }
 }
+
+/// What Segment's settings CDN answered for one write key. Never holds the key or the URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingsAnswer {
+    /// HTTP 200, with the whole body (at most `keycheck::SETTINGS_MAX_BYTES`).
+    Found(Vec<u8>),
+    /// HTTP 404, with the start of the body (Segment's says `Invalid path or write key provided.`).
+    NotFound(String),
+    /// Anything else (another status, a timeout, no connection, a body too large): why.
+    Failed(String),
+}
+
+/// Reads a source's settings from Segment's settings CDN
+/// (`GET {settings_endpoint}/v1/projects/{write_key}/settings`), once.
+#[async_trait]
+pub trait FetchSettings: Send + Sync {
+    /// Asks `settings_endpoint` about `write_key`, waiting at most `timeout`.
+    async fn fetch_settings(
+        &self,
+        settings_endpoint: &str,
+        write_key: &crate::secret::Secret,
+        timeout: Duration,
+    ) -> SettingsAnswer;
+}

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, ConfigError, DeliveryConfig, DeliveryTargets};
 use crate::ingest::Ingest;
+use crate::keycheck::{KeyHealth, SETTINGS_TIMEOUT, SettingsHttp};
 use crate::park::{PayloadStore, S3PayloadStore, SqsQueue, aws_sdk_config};
 use crate::ports::SystemClock;
 use crate::replay::Replay;
@@ -66,6 +67,7 @@ pub struct Wired {
     retry_queue: Arc<SqsQueue>,
     dead_letters: Arc<SqsQueue>,
     payloads: Option<Arc<dyn PayloadStore>>,
+    key_health: Arc<KeyHealth>,
 }
 
 fn env(key: &str) -> Option<String> {
@@ -117,7 +119,12 @@ impl Wired {
                 None => Arc::new(queue),
             }
         };
+        let settings = SettingsHttp::new(config.segment.connect_timeout)?;
+        let key_health = Arc::new(KeyHealth::new(Arc::new(settings), SETTINGS_TIMEOUT));
+        // A cold start checks every route concurrently, so the first request finds fresh verdicts.
+        key_health.warm(&config.routing, &delivery.targets).await;
         Ok(Self {
+            key_health,
             retry_queue: queue(delivery.queues.retry.as_str()),
             dead_letters: queue(delivery.queues.dead_letter.as_str()),
             payloads,
@@ -169,6 +176,7 @@ impl Wired {
             retry_queue: self.retry_queue.clone(),
             dead_letters: self.dead_letters.clone(),
             clock: Arc::new(SystemClock),
+            key_health: self.key_health.clone(),
         }
     }
 
@@ -185,6 +193,7 @@ impl Wired {
             requeue: self.retry_queue.clone(),
             payloads: self.payloads.clone(),
             clock: Arc::new(SystemClock),
+            key_health: self.key_health.clone(),
         }
     }
 }

@@ -77,6 +77,7 @@ impl Setup {
                 max_delay: Duration::from_millis(5),
                 request_timeout: Duration::from_secs(2),
             },
+            key_health: common::settings::trusting_key_health(),
         }
     }
 

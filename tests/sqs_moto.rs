@@ -105,6 +105,7 @@ fn ingest(config: &Arc<Config>, client: &Client, [retry, dead]: [&str; 2], clock
         dead_letters: Arc::new(SqsQueue::new(client.clone(), dead)),
         clock: clock.clone(),
         policy: policy(),
+        key_health: common::settings::trusting_key_health(),
     }
 }
 
@@ -119,6 +120,7 @@ fn replay(config: &Arc<Config>, client: &Client, [retry, dead]: [&str; 2], clock
         requeue: Arc::new(SqsQueue::new(client.clone(), retry)),
         clock: clock.clone(),
         policy: policy(),
+        key_health: common::settings::trusting_key_health(),
     }
 }
 

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use super::key_check::KeyCheckSpec;
 use super::routes::{self, RouteDefaults, Routing};
 use crate::limits::{DEFAULT_MAX_BODY_BYTES, SQS_DEFAULT_MESSAGE_BYTES, SQS_MAX_MESSAGE_BYTES};
 use crate::mapping::{EventNaming, MappingOptions, PiiMode, UnknownEventTypes};
@@ -105,14 +106,23 @@ impl Config {
 
 /// The global values every route inherits: endpoint, write key and mapping options.
 fn route_defaults(get: &impl Fn(&str) -> Option<String>) -> Result<RouteDefaults, ConfigError> {
-    let endpoint = match get("SEGMENT_ENDPOINT") {
-        Some(endpoint) => endpoint.trim_end_matches('/').to_owned(),
-        None => routes::endpoint_for_region("SEGMENT_REGION", get("SEGMENT_REGION").as_deref().unwrap_or("us"))?,
+    let region = get("SEGMENT_REGION");
+    let (endpoint, follow_region) = match get("SEGMENT_ENDPOINT") {
+        Some(_) if region.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("auto")) => {
+            return Err(ConfigError::invalid(
+                "SEGMENT_REGION",
+                "`auto` follows Segment's own hosts; it cannot be combined with SEGMENT_ENDPOINT",
+            ));
+        }
+        Some(endpoint) => (endpoint.trim_end_matches('/').to_owned(), false),
+        None => routes::endpoint_for_region("SEGMENT_REGION", region.as_deref().unwrap_or("us"))?,
     };
     Ok(RouteDefaults {
         endpoint,
+        follow_region,
         write_key: get("SEGMENT_WRITE_KEY").map(Secret::new),
         mapping: mapping_options(get)?,
+        key_check: KeyCheckSpec::from_env(get)?,
     })
 }
 

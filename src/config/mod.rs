@@ -6,6 +6,7 @@
 
 mod delivery;
 mod env;
+mod key_check;
 mod routes;
 
 pub use crate::mapping::PiiMode;
@@ -13,5 +14,7 @@ pub use delivery::DeliveryConfig;
 pub(crate) use delivery::QueueUrl;
 pub(crate) use env::ConfigError;
 pub use env::{Config, SegmentClientConfig};
+pub use key_check::{KeyCheck, KeyCheckOff, KeyCheckOn};
+pub(crate) use key_check::{host_of, is_segment_host};
 pub use routes::SegmentTarget;
 pub(crate) use routes::{DEFAULT_ROUTE as DEFAULT_ROUTE_NAME, DeliveryTargets, Route, RouteId, Routing};

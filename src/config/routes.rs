@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::ConfigError;
+use super::key_check::{KeyCheck, KeyCheckSpec};
 use crate::mapping::{EventNaming, MappingOptions, PiiMode, UnknownEventTypes};
 use crate::secret::Secret;
 
@@ -36,6 +37,8 @@ pub struct Route {
     pub write_key: Option<Secret>,
     /// How this route's events become messages.
     pub mapping: MappingOptions,
+    /// Whether and how the write key is checked before delivering (`WRITE_KEY_CHECK`).
+    pub key_check: KeyCheck,
 }
 
 /// Index of a route inside [`Routing`]; cheap to copy onto every mapped message.
@@ -72,6 +75,11 @@ impl Routing {
     /// All routes, sorted by name.
     pub fn routes(&self) -> &[Route] {
         &self.routes
+    }
+
+    /// Every route's id, in the order of [`Routing::routes`].
+    pub fn ids(&self) -> impl Iterator<Item = RouteId> + '_ {
+        (0..self.routes.len() as u32).map(RouteId)
     }
 
     /// The route named `name`, if configured.
@@ -115,8 +123,11 @@ impl Routing {
 /// Global values every route inherits unless it sets its own.
 pub(super) struct RouteDefaults {
     pub endpoint: String,
+    /// `SEGMENT_REGION=auto`: follow the ingestion host the source's settings name.
+    pub follow_region: bool,
     pub write_key: Option<Secret>,
     pub mapping: MappingOptions,
+    pub key_check: KeyCheckSpec,
 }
 
 /// One entry of `ROUTES`, as an operator writes it.
@@ -134,6 +145,9 @@ struct RouteSpec {
     event_naming: Option<EventNaming>,
     channel_prefixed_names: Option<bool>,
     unknown_event_types: Option<UnknownEventTypes>,
+    write_key_check: Option<String>,
+    write_key_check_interval_seconds: Option<u64>,
+    settings_endpoint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -143,11 +157,14 @@ enum EventTypes {
     Comma(String),
 }
 
-pub(super) fn endpoint_for_region(var: &'static str, region: &str) -> Result<String, ConfigError> {
+/// The endpoint of a region, and whether it is `auto` (start on the US host, then follow the
+/// ingestion host the source's settings name).
+pub(super) fn endpoint_for_region(var: &'static str, region: &str) -> Result<(String, bool), ConfigError> {
     match region.trim().to_ascii_lowercase().as_str() {
-        "" | "us" => Ok(SEGMENT_US_ENDPOINT.to_owned()),
-        "eu" => Ok(SEGMENT_EU_ENDPOINT.to_owned()),
-        _ => Err(ConfigError::invalid(var, "region must be `us` or `eu`")),
+        "" | "us" => Ok((SEGMENT_US_ENDPOINT.to_owned(), false)),
+        "eu" => Ok((SEGMENT_EU_ENDPOINT.to_owned(), false)),
+        "auto" => Ok((SEGMENT_US_ENDPOINT.to_owned(), true)),
+        _ => Err(ConfigError::invalid(var, "region must be `us`, `eu` or `auto`")),
     }
 }
 
@@ -198,6 +215,9 @@ pub(super) fn build_routing(
     if !routes.iter().any(|r| r.name == DEFAULT_ROUTE) && (routes.is_empty() || defaults.write_key.is_some()) {
         routes.push(Route {
             name: DEFAULT_ROUTE.to_owned(),
+            key_check: defaults
+                .key_check
+                .resolve("WRITE_KEY_CHECK", &defaults.endpoint, defaults.follow_region)?,
             endpoint: defaults.endpoint.clone(),
             write_key: defaults.write_key.clone(),
             mapping: defaults.mapping.clone(),
@@ -224,7 +244,53 @@ pub(super) fn build_routing(
     })
 }
 
-fn route_from_spec(name: String, spec: RouteSpec, defaults: &RouteDefaults) -> Result<Route, ConfigError> {
+/// Where a route sends (its endpoint, its region, or the global one) and how its key is checked.
+fn route_endpoint(
+    name: &str,
+    spec: &mut RouteSpec,
+    defaults: &RouteDefaults,
+) -> Result<(String, KeyCheck), ConfigError> {
+    let (endpoint, follow_region) = match (spec.endpoint.take(), spec.region.take()) {
+        (Some(_), Some(region)) if region.trim().eq_ignore_ascii_case("auto") => {
+            return Err(ConfigError::invalid(
+                "ROUTES",
+                format!("route `{name}` sets both endpoint and region `auto`"),
+            ));
+        }
+        (Some(endpoint), _) => (endpoint.trim_end_matches('/').to_owned(), false),
+        (None, Some(region)) => endpoint_for_region("ROUTES", &region)?,
+        (None, None) => (defaults.endpoint.clone(), defaults.follow_region),
+    };
+    let key_check = route_key_check(
+        &spec.write_key_check,
+        spec.write_key_check_interval_seconds,
+        spec.settings_endpoint.take(),
+        defaults,
+    )?
+    .resolve("ROUTES", &endpoint, follow_region)?;
+    Ok((endpoint, key_check))
+}
+
+/// A route's own write-key check settings over the global ones.
+fn route_key_check(
+    enabled: &Option<String>,
+    interval_seconds: Option<u64>,
+    settings_endpoint: Option<String>,
+    defaults: &RouteDefaults,
+) -> Result<KeyCheckSpec, ConfigError> {
+    let enabled = enabled
+        .as_deref()
+        .map(|text| super::key_check::parse_switch("ROUTES", &text.trim().to_ascii_lowercase()))
+        .transpose()?;
+    let own = KeyCheckSpec {
+        enabled,
+        interval_seconds,
+        settings_endpoint,
+    };
+    Ok(own.or(&defaults.key_check))
+}
+
+fn route_from_spec(name: String, mut spec: RouteSpec, defaults: &RouteDefaults) -> Result<Route, ConfigError> {
     if name.is_empty()
         || !name
             .chars()
@@ -235,11 +301,7 @@ fn route_from_spec(name: String, spec: RouteSpec, defaults: &RouteDefaults) -> R
             "route names use only letters, digits, `-`, `_` and `.`",
         ));
     }
-    let endpoint = match (spec.endpoint, spec.region) {
-        (Some(endpoint), _) => endpoint.trim_end_matches('/').to_owned(),
-        (None, Some(region)) => endpoint_for_region("ROUTES", &region)?,
-        (None, None) => defaults.endpoint.clone(),
-    };
+    let (endpoint, key_check) = route_endpoint(&name, &mut spec, defaults)?;
     let write_key = match spec.write_key {
         Some(key) if key.trim().is_empty() => {
             return Err(ConfigError::invalid(
@@ -273,5 +335,6 @@ fn route_from_spec(name: String, spec: RouteSpec, defaults: &RouteDefaults) -> R
         endpoint,
         write_key,
         mapping,
+        key_check,
     })
 }

@@ -9,9 +9,10 @@ use tokio::time::Instant;
 use super::body::{DecodedBody, isolate_undecodable};
 use super::request::IngestRequest;
 use super::{IngestError, authorize, decode_body};
-use crate::config::{Config, DEFAULT_ROUTE_NAME, DeliveryTargets, RouteId};
+use crate::config::{Config, DEFAULT_ROUTE_NAME, DeliveryTargets, RouteId, Routing, SegmentTarget};
 use crate::currents::BodyError;
 use crate::deadline;
+use crate::keycheck::{self, Hold, KeyHealth, Plan};
 use crate::metrics::{Metric, Metrics};
 use crate::park::DeadLetterReason;
 use crate::ports::{Clock, Deliver, Park, QueueError};
@@ -50,6 +51,8 @@ pub struct Ingest {
     pub clock: Arc<dyn Clock>,
     /// Retries per Segment batch.
     pub policy: RetryPolicy,
+    /// This instance's write-key verdicts: a route whose key Segment would drop is held.
+    pub key_health: Arc<KeyHealth>,
 }
 
 /// One route's messages and how their delivery went.
@@ -57,6 +60,8 @@ struct RouteDelivery<'m> {
     route: RouteId,
     messages: Vec<&'m str>,
     report: DeliveryReport,
+    /// Why the messages were parked without a request, when they were held.
+    held: Option<Hold>,
 }
 
 impl Ingest {
@@ -78,9 +83,9 @@ impl Ingest {
             other => other?,
         };
         let deadline = deadline::within_budget(request.deadline, self.config.segment.ingest_retry_budget);
-        let deliveries = self.deliver(&transformed.messages, deadline).await;
+        let deliveries = self.deliver(&transformed.messages, deadline, metrics).await;
         self.settle(&transformed, &deliveries, route_name).await?;
-        Ok(answer(&transformed, &deliveries, metrics))
+        Ok(answer(&transformed, &deliveries, &self.config.routing, metrics))
     }
 
     /// Checks the bearer token and the method, then finds the request's route.
@@ -102,25 +107,51 @@ impl Ingest {
         Ok((name, route))
     }
 
-    /// Sends each route's messages with the shared delivery routine, one route after another.
-    async fn deliver<'m>(&self, messages: &'m [Mapped], deadline: Instant) -> Vec<RouteDelivery<'m>> {
+    /// Sends each route's messages with the shared delivery routine, one route after another,
+    /// after the routes' write-key check: a held route's messages are parked without a request.
+    async fn deliver<'m>(
+        &self,
+        messages: &'m [Mapped],
+        deadline: Instant,
+        metrics: &mut Metrics,
+    ) -> Vec<RouteDelivery<'m>> {
+        let groups = group_by_route(messages);
+        let routes: Vec<RouteId> = groups.iter().map(|(route, _)| *route).collect();
+        let plans = self
+            .key_health
+            .plans(&routes, &self.config.routing, &self.targets)
+            .await;
+        keycheck::record_failed_checks(&plans, &self.config.routing, metrics);
         let mut deliveries = Vec::new();
-        for (route, messages) in group_by_route(messages) {
-            let delivery = Delivery {
-                segment: &*self.segment,
-                clock: &*self.clock,
-                target: self.targets.get(route),
-                policy: &self.policy,
-                deadline,
+        for (route, messages) in groups {
+            let name = &self.config.routing.route(route).name;
+            let (report, held) = match plans.get(route) {
+                Some(Plan::Hold(hold)) => (
+                    DeliveryReport::held(messages.len(), hold.last_error(name)),
+                    Some(hold.clone()),
+                ),
+                Some(Plan::Send(target)) => (self.send(target, &messages, deadline).await, None),
+                None => (self.send(self.targets.get(route), &messages, deadline).await, None),
             };
-            let report = deliver_messages(&delivery, &messages).await;
             deliveries.push(RouteDelivery {
                 route,
                 messages,
                 report,
+                held,
             });
         }
         deliveries
+    }
+
+    async fn send(&self, target: &SegmentTarget, messages: &[&str], deadline: Instant) -> DeliveryReport {
+        let delivery = Delivery {
+            segment: &*self.segment,
+            clock: &*self.clock,
+            target,
+            policy: &self.policy,
+            deadline,
+        };
+        deliver_messages(&delivery, messages).await
     }
 
     /// Dead-letters invalid and refused messages and parks the rest. Both queues are written
@@ -170,7 +201,12 @@ async fn park_all(queue: &dyn Park, bodies: &[String]) -> Result<(), QueueError>
 }
 
 /// The counts of a settled request, recorded as metrics and logged.
-fn answer(transformed: &Transformed<'_>, deliveries: &[RouteDelivery<'_>], metrics: &mut Metrics) -> Counts {
+fn answer(
+    transformed: &Transformed<'_>,
+    deliveries: &[RouteDelivery<'_>],
+    routing: &Routing,
+    metrics: &mut Metrics,
+) -> Counts {
     let reports = || deliveries.iter().map(|d| &d.report);
     let permanent: usize = reports().map(DeliveryReport::permanent_count).sum();
     let counts = Counts {
@@ -181,6 +217,16 @@ fn answer(transformed: &Transformed<'_>, deliveries: &[RouteDelivery<'_>], metri
         dead_lettered: transformed.invalid.len() + permanent,
     };
     record(metrics, &counts, transformed, deliveries, permanent);
+    for delivery in deliveries {
+        if let Some(hold) = &delivery.held {
+            keycheck::record_hold(
+                hold,
+                &routing.route(delivery.route).name,
+                delivery.messages.len(),
+                metrics,
+            );
+        }
+    }
     log_outcomes(&counts, deliveries, &transformed.invalid);
     counts
 }
@@ -221,7 +267,7 @@ fn record(
 }
 
 fn log_outcomes(counts: &Counts, deliveries: &[RouteDelivery<'_>], invalid: &[Invalid<'_>]) {
-    for report in deliveries.iter().map(|d| &d.report) {
+    for report in deliveries.iter().filter(|d| d.held.is_none()).map(|d| &d.report) {
         for failed in &report.permanent {
             tracing::error!(messages = failed.range.len(), attempts = failed.attempts, error = %failed.last_error,
                 "Segment refused messages permanently; dead-lettered.");

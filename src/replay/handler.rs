@@ -49,6 +49,8 @@ pub struct Replay {
     pub clock: Arc<dyn Clock>,
     /// Retries per Segment batch.
     pub policy: RetryPolicy,
+    /// This instance's write-key verdicts: a held route gets no Segment request.
+    pub key_health: Arc<crate::keycheck::KeyHealth>,
 }
 
 /// Records of one invocation by outcome, for the summary log line.
@@ -120,6 +122,8 @@ fn record_metrics(metrics: &mut Metrics, report: &RecordReport) {
     metrics.add(Metric::Replayed, report.delivered);
     metrics.add(Metric::Skipped, report.skipped);
     metrics.add(Metric::Parked, report.requeued);
+    metrics.add(Metric::WriteKeyInvalid, report.held);
+    metrics.add(Metric::WriteKeyCheckFailed, report.checks_failed);
     // By `dead_reason`, not the outcome: a record that dead-lettered part and requeued the rest
     // ends `Requeued`, and its dead letters count too.
     if let Some(reason) = report.dead_reason {

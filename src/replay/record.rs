@@ -8,8 +8,9 @@ use tokio::time::Instant;
 
 use super::handler::{Replay, ReplayRecord};
 use super::{is_expired, visibility_backoff};
-use crate::config::RouteId;
+use crate::config::{RouteId, SegmentTarget};
 use crate::deadline;
+use crate::keycheck::Plan;
 use crate::park::{DeadLetterReason, Envelope, ResolveError, decode, decode_resolving};
 use crate::segment::{Delivery, DeliveryReport, deliver_messages};
 use crate::settle::{Provenance, group_by_route, invalid_envelopes, refused_envelopes, run_envelopes};
@@ -50,6 +51,10 @@ pub(crate) struct RecordReport {
     /// whose rest was requeued, whose outcome is then `Requeued`.
     pub dead_reason: Option<DeadLetterReason>,
     pub requeued: usize,
+    /// Messages held, not sent, because their route's write key or region is bad.
+    pub held: usize,
+    /// Write-key checks this record made that ended "unknown" (delivered as usual).
+    pub checks_failed: usize,
 }
 
 /// What a record's deliveries left to settle.
@@ -91,6 +96,8 @@ impl RecordReport {
                 _ => None,
             },
             requeued: 0,
+            held: 0,
+            checks_failed: 0,
         }
     }
 
@@ -112,7 +119,8 @@ impl Replay {
         };
         let prior_attempts = envelope.attempts + record.receive_count.saturating_sub(1);
         if is_expired(now, envelope.first_failed_at, self.config.replay_max_age) {
-            return self.expire(envelope, prior_attempts).await;
+            let held = self.held_cause(&envelope.route).await;
+            return self.expire(envelope, prior_attempts, held).await;
         }
         let route = self.config.routing.find(&envelope.route);
         match (route, envelope.reason) {
@@ -154,10 +162,22 @@ impl Replay {
             .await)
     }
 
-    async fn expire(&self, envelope: Envelope, prior_attempts: u32) -> RecordReport {
+    /// The `last_error` of a route that is held now (bad write key or region), so an envelope
+    /// that expires while held says why it was never sent.
+    async fn held_cause(&self, route: &str) -> Option<String> {
+        let id = self.config.routing.find(route)?;
+        let plans = self.key_health.plans(&[id], &self.config.routing, &self.targets).await;
+        match plans.get(id) {
+            Some(Plan::Hold(hold)) => Some(hold.last_error(route)),
+            _ => None,
+        }
+    }
+
+    async fn expire(&self, envelope: Envelope, prior_attempts: u32, held: Option<String>) -> RecordReport {
         let count = envelope.messages.len() + envelope.events.len();
         let dead = Envelope {
             attempts: prior_attempts,
+            last_error: held.unwrap_or(envelope.last_error.clone()),
             ..envelope
         }
         .dead(DeadLetterReason::Expired);
@@ -215,12 +235,25 @@ impl Replay {
             invalid: !remapped.invalid.is_empty(),
             ..Leftovers::default()
         };
+        let routes: Vec<RouteId> = groups.iter().map(|(route, _)| *route).collect();
+        let plans = self
+            .key_health
+            .plans(&routes, &self.config.routing, &self.targets)
+            .await;
+        report.checks_failed = plans.failed_checks.len();
         for (route, messages) in &groups {
-            let delivery = self.deliver(*route, messages, deadline).await;
-            let route_from = Provenance {
-                route: &self.config.routing.route(*route).name,
-                ..from
+            let name = &self.config.routing.route(*route).name;
+            let delivery = match plans.get(*route) {
+                Some(Plan::Hold(hold)) => {
+                    tracing::error!(route = %name, cause = hold.code(), events = messages.len(),
+                        "Held parked events for a write key Segment would drop; not sent. Fix the route's write key or region (README, Troubleshooting).");
+                    report.held += messages.len();
+                    DeliveryReport::held(messages.len(), hold.last_error(name))
+                }
+                Some(Plan::Send(target)) => self.deliver(target, messages, deadline).await,
+                None => self.deliver(self.targets.get(*route), messages, deadline).await,
             };
+            let route_from = Provenance { route: name, ..from };
             left.add(&delivery, messages, route_from, self.max_bytes());
             report.add(&delivery);
         }
@@ -277,11 +310,11 @@ impl Replay {
         }
     }
 
-    async fn deliver(&self, route: RouteId, messages: &[&str], deadline: Instant) -> DeliveryReport {
+    async fn deliver(&self, target: &SegmentTarget, messages: &[&str], deadline: Instant) -> DeliveryReport {
         let delivery = Delivery {
             segment: &*self.segment,
             clock: &*self.clock,
-            target: self.targets.get(route),
+            target,
             policy: &self.policy,
             deadline,
         };

@@ -172,6 +172,19 @@ impl DeliveryReport {
     pub(crate) fn permanent_count(&self) -> usize {
         self.permanent.iter().map(|u| u.range.len()).sum()
     }
+
+    /// The report of `messages` messages held without a request: all retryable, 0 attempts.
+    pub(crate) fn held(messages: usize, last_error: String) -> Self {
+        let run = Undelivered {
+            range: 0..messages,
+            attempts: 0,
+            last_error,
+        };
+        Self {
+            retryable: if messages > 0 { vec![run] } else { Vec::new() },
+            ..Self::default()
+        }
+    }
 }
 
 /// Where and how [`deliver_messages`] sends.

@@ -15,6 +15,8 @@ use currents_segment::segment::RetryPolicy;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+pub mod settings;
+
 pub const TOKEN: &str = "test-token_123";
 pub const WRITE_KEY: &str = "wk_test_secret";
 
@@ -276,11 +278,18 @@ pub struct Harness {
     pub dead: Arc<RecordingQueue>,
     pub clock: Arc<FixedClock>,
     pub config: Arc<Config>,
+    /// The settings CDN stand-in; every key is known until a test revokes it.
+    pub settings: Arc<settings::ScriptedSettings>,
+    /// One instance's verdicts, shared by every `ingest()` and `replay()` of this harness.
+    pub key_health: Arc<currents_segment::keycheck::KeyHealth>,
 }
 
 impl Harness {
     pub fn new(config: Config) -> Self {
+        let settings = settings::ScriptedSettings::new();
         Self {
+            key_health: settings::key_health(&settings),
+            settings,
             segment: ScriptedSegment::new(),
             segment_port: None,
             retry: RecordingQueue::new(),
@@ -303,6 +312,7 @@ impl Harness {
             dead_letters: self.dead.clone(),
             clock: self.clock.clone(),
             policy: quick_policy(),
+            key_health: self.key_health.clone(),
         }
     }
 
@@ -344,6 +354,7 @@ impl Harness {
             requeue: self.retry.clone(),
             clock: self.clock.clone(),
             policy: quick_policy(),
+            key_health: self.key_health.clone(),
         }
     }
 }
