@@ -115,6 +115,7 @@ pub struct ScriptedSegment {
     always: Mutex<Option<Result<(), AttemptError>>>,
     pub bodies: Mutex<Vec<Value>>,
     delivered: Mutex<Vec<String>>,
+    endpoints: Mutex<Vec<String>>,
 }
 
 impl ScriptedSegment {
@@ -136,12 +137,21 @@ impl ScriptedSegment {
     pub fn delivered_ids(&self) -> Vec<String> {
         self.delivered.lock().unwrap().clone()
     }
+    /// Each distinct endpoint a request went to, in first-seen order.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.endpoints.lock().unwrap().clone()
+    }
 }
 
 #[async_trait]
 impl Deliver for ScriptedSegment {
-    async fn deliver(&self, _target: &SegmentTarget, body: Vec<u8>, _timeout: Duration) -> Result<(), AttemptError> {
+    async fn deliver(&self, target: &SegmentTarget, body: Vec<u8>, _timeout: Duration) -> Result<(), AttemptError> {
         let value: Value = serde_json::from_slice(&body).expect("batch body is JSON");
+        let mut endpoints = self.endpoints.lock().unwrap();
+        if !endpoints.contains(&target.endpoint) {
+            endpoints.push(target.endpoint.clone());
+        }
+        drop(endpoints);
         let answer = match self.script.lock().unwrap().pop_front() {
             Some(answer) => answer,
             None => self.always.lock().unwrap().clone().unwrap_or(Ok(())),
@@ -270,6 +280,9 @@ pub fn quick_policy() -> RetryPolicy {
     }
 }
 
+/// Cloning shares every stand-in: a clone with another `config` is the same instance after a
+/// configuration change (a rotated secret).
+#[derive(Clone)]
 pub struct Harness {
     pub segment: Arc<ScriptedSegment>,
     /// When set, used instead of `segment`.
@@ -446,6 +459,14 @@ impl Emf {
             .iter()
             .find(|d| d["Reason"] == reason)
             .and_then(|d| d["DeadLettered"].as_f64())
+    }
+
+    /// `metric` recorded under the `Route` dimension `route`, if any.
+    pub fn by_route(&self, metric: &str, route: &str) -> Option<f64> {
+        self.0[1..]
+            .iter()
+            .find(|d| d["Route"] == route && d.get(metric).is_some())
+            .and_then(|d| d[metric].as_f64())
     }
 
     /// Every reason a per-reason document carries, in order.
