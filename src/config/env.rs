@@ -108,11 +108,16 @@ impl Config {
 fn route_defaults(get: &impl Fn(&str) -> Option<String>) -> Result<RouteDefaults, ConfigError> {
     let region = get("SEGMENT_REGION");
     let (endpoint, follow_region) = match get("SEGMENT_ENDPOINT") {
-        Some(_) if region.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("auto")) => {
-            return Err(ConfigError::invalid(
-                "SEGMENT_REGION",
-                "`auto` follows Segment's own hosts; it cannot be combined with SEGMENT_ENDPOINT",
-            ));
+        // `auto` starts on a Segment host given explicitly (the template declares the US one).
+        Some(endpoint) if region.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("auto")) => {
+            let endpoint = endpoint.trim_end_matches('/').to_owned();
+            if !super::is_segment_host(&endpoint) {
+                return Err(ConfigError::invalid(
+                    "SEGMENT_REGION",
+                    "`auto` follows Segment's own hosts; it cannot be combined with a custom SEGMENT_ENDPOINT",
+                ));
+            }
+            (endpoint, true)
         }
         Some(endpoint) => (endpoint.trim_end_matches('/').to_owned(), false),
         None => routes::endpoint_for_region("SEGMENT_REGION", region.as_deref().unwrap_or("us"))?,
@@ -234,6 +239,15 @@ mod tests {
         let local = config(&[("SEGMENT_REGION", "eu"), ("SEGMENT_ENDPOINT", "http://127.0.0.1:9/")]).unwrap();
         assert_eq!(local.routing.routes()[0].endpoint, "http://127.0.0.1:9");
         assert!(config(&[("SEGMENT_REGION", "ap")]).is_err());
+        let auto = config(&[
+            ("SEGMENT_REGION", "auto"),
+            ("SEGMENT_ENDPOINT", "https://api.segment.io"),
+        ])
+        .unwrap();
+        assert!(auto.routing.routes()[0].key_check.on().unwrap().follow_region);
+        assert!(config(&[("SEGMENT_REGION", "auto"), ("SEGMENT_ENDPOINT", "http://127.0.0.1:9")]).is_err());
+        let off = [("SEGMENT_REGION", "auto"), ("WRITE_KEY_CHECK", "off")];
+        assert_eq!(config(&off).unwrap_err().var, "WRITE_KEY_CHECK");
     }
 
     #[test]
