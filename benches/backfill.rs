@@ -109,6 +109,7 @@ async fn backfill(dir: &Path, dry: bool) -> u64 {
         policy: backfill_policy(config.segment.request_timeout),
         config: Arc::new(config),
         progress_bar: false,
+        key_health: common::settings::trusting_key_health(),
     };
     let summary = run(&options, deps).await.unwrap();
     assert!(summary.ok(), "{}", summary.render());

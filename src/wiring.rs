@@ -180,6 +180,31 @@ impl Wired {
         }
     }
 
+    /// The backfill worker on these adapters and the current configuration (runtime secret
+    /// included): `segment` is the instance's rate-limited Segment client, `source_for` builds
+    /// the S3 source of a task's bucket.
+    pub async fn backfill(
+        &self,
+        segment: Arc<dyn crate::ports::Deliver>,
+        source_for: Box<crate::backfill::SourceFor>,
+    ) -> crate::backfill::BackfillWorker {
+        let current = self.current().await;
+        crate::backfill::BackfillWorker {
+            source_for,
+            segment,
+            dead_letters: self.dead_letters.clone(),
+            clock: Arc::new(SystemClock),
+            policy: crate::backfill::backfill_policy(current.config.segment.request_timeout),
+            config: current.config,
+            key_health: self.key_health.clone(),
+        }
+    }
+
+    /// The instance's Segment client, for wrappers such as backfill's rate limit.
+    pub fn segment(&self) -> Arc<SegmentHttp> {
+        self.segment.clone()
+    }
+
     /// The replay function on these adapters and the current configuration.
     pub async fn replay(&self) -> Replay {
         let current = self.current().await;

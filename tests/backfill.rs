@@ -46,6 +46,7 @@ fn deps(root: &Path, segment: Arc<dyn Deliver>, dead: Arc<dyn Park>, config: Con
         config: Arc::new(config),
         policy: quick_policy(),
         progress_bar: false,
+        key_health: common::settings::trusting_key_health(),
     }
 }
 
@@ -546,4 +547,110 @@ async fn the_command_prints_a_summary_and_exits_by_its_outcome() {
     );
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("--since"), "{text}");
+}
+
+/// A backfill under a key Segment's settings CDN does not know sends nothing and says which
+/// route, never the key; a dry run checks nothing; an EU source on the US host is refused too.
+#[tokio::test]
+async fn a_backfill_refuses_to_send_into_a_key_segment_would_drop() {
+    let files = [
+        file_of(&email_open(), 0, Codec::Null),
+        file_of(&email_open(), 1, Codec::Null),
+        file_of(&email_open(), 2, Codec::Null),
+    ];
+    let root = tree(&files);
+    for (name, script) in [
+        (
+            "revoked",
+            Box::new(|s: &common::settings::ScriptedSettings| s.revoke(common::WRITE_KEY)) as Box<dyn Fn(&_)>,
+        ),
+        (
+            "EU source",
+            Box::new(|s: &common::settings::ScriptedSettings| {
+                s.ingests_at(common::WRITE_KEY, "events.eu1.segmentapis.com/v1")
+            }),
+        ),
+    ] {
+        let settings = common::settings::ScriptedSettings::new();
+        script(&settings);
+        let segment = ScriptedSegment::new();
+        let dead = RecordingQueue::new();
+        let held = Backfill {
+            key_health: common::settings::key_health(&settings),
+            ..deps(&root, segment.clone(), dead.clone(), common::config(&[]))
+        };
+        let error = run(&options(&root, &[]), held).await.map(|s| s.render()).unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.contains("route `default`") && text.contains("nothing was sent"),
+            "{name}: {text}"
+        );
+        assert!(!text.contains(common::WRITE_KEY), "{text}");
+        assert_eq!(
+            (segment.requests(), dead.message_count(), settings.requests()),
+            (0, 0, 1),
+            "{name}"
+        );
+
+        // A dry run sends nothing, so it checks nothing.
+        let dry_segment = ScriptedSegment::new();
+        let dry = Backfill {
+            key_health: common::settings::key_health(&settings),
+            ..deps(&root, dry_segment.clone(), RecordingQueue::new(), common::config(&[]))
+        };
+        let summary = run(&options(&root, &["--dry-run"]), dry).await.unwrap();
+        assert!(summary.records > 0 && dry_segment.requests() == 0, "{name}");
+        assert_eq!(settings.requests(), 1, "{name}: a dry run makes no settings request");
+    }
+}
+
+/// Revokes the key at the settings stand-in after the first batch it delivers, and moves
+/// tokio's (paused) clock past the verdict interval: a key that goes bad in the middle of a run.
+struct RevokingSegment {
+    inner: Arc<ScriptedSegment>,
+    settings: Arc<common::settings::ScriptedSettings>,
+}
+
+#[async_trait::async_trait]
+impl Deliver for RevokingSegment {
+    async fn deliver(
+        &self,
+        target: &currents_segment::config::SegmentTarget,
+        body: Vec<u8>,
+        timeout: std::time::Duration,
+    ) -> Result<(), AttemptError> {
+        let result = self.inner.deliver(target, body, timeout).await;
+        self.settings.revoke(common::WRITE_KEY);
+        tokio::time::advance(std::time::Duration::from_secs(2)).await;
+        result
+    }
+}
+
+/// A key Segment stops knowing in the middle of a run stops the files not yet sent, once the
+/// verdict is older than the interval: they are left unfinished for the next run, not lost.
+#[tokio::test(start_paused = true)]
+async fn a_key_revoked_mid_run_stops_the_files_that_follow() {
+    let files: Vec<_> = (0..3).map(|n| file_of(&email_open(), n, Codec::Null)).collect();
+    let root = tree(&files);
+    let settings = common::settings::ScriptedSettings::new();
+    let segment = ScriptedSegment::new();
+    let revoking = Arc::new(RevokingSegment {
+        inner: segment.clone(),
+        settings: settings.clone(),
+    });
+    let config = common::config(&[("WRITE_KEY_CHECK_INTERVAL_SECONDS", "1")]);
+    let held = Backfill {
+        key_health: common::settings::key_health(&settings),
+        ..deps(&root, revoking, RecordingQueue::new(), config)
+    };
+    let summary = run(&options(&root, &["--concurrency", "1"]), held).await.unwrap();
+    assert_eq!(segment.requests(), 1, "only the first file was sent");
+    assert!(!summary.ok());
+    assert_eq!(
+        (summary.files_finished, summary.files_failed),
+        (1, 2),
+        "{}",
+        summary.render()
+    );
+    assert!(summary.render().contains("write_key_invalid"), "{}", summary.render());
 }

@@ -149,6 +149,7 @@ async fn a_braze_export_in_s3_reaches_segment_with_duplicates_under_one_message_
         config: Arc::new(config),
         policy: quick_policy(),
         progress_bar: false,
+        key_health: common::settings::trusting_key_health(),
     };
     let summary = run(&options_for(&format!("s3://{name}/{PREFIX}"), &[]), deps)
         .await
@@ -208,6 +209,7 @@ async fn a_killed_s3_run_resumes_from_its_state_file() {
         config: Arc::new(common::config(&[])),
         policy: quick_policy(),
         progress_bar: false,
+        key_health: common::settings::trusting_key_health(),
     };
     let first = ScriptedSegment::new();
     let before = killed_run(&opts, deps(first.clone()), first, 8).await;
@@ -275,6 +277,7 @@ async fn enqueue_then_the_backfill_function_delivers_every_object() {
         clock: Arc::new(currents_segment::ports::SystemClock),
         config: Arc::new(config),
         policy: quick_policy(),
+        key_health: common::settings::trusting_key_health(),
     };
     let messages = common::sqs::receive_all(&sqs, &tasks_url, false).await;
     assert_eq!(messages.len(), 6);

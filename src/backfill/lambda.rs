@@ -12,11 +12,12 @@ use super::object::process_object;
 use super::source::ObjectSource;
 use super::{Backfill, Context};
 use crate::config::Config;
+use crate::keycheck::KeyHealth;
 use crate::ports::{Clock, Deliver, Park};
 use crate::segment::RetryPolicy;
 
 /// Builds the source for a bucket (the S3 adapter in production).
-pub(crate) type SourceFor = dyn Fn(&str) -> Arc<dyn ObjectSource> + Send + Sync;
+pub type SourceFor = dyn Fn(&str) -> Arc<dyn ObjectSource> + Send + Sync;
 
 /// What every invocation shares, built once at cold start.
 pub struct BackfillWorker {
@@ -32,6 +33,8 @@ pub struct BackfillWorker {
     pub config: Arc<Config>,
     /// How Segment requests are retried.
     pub policy: RetryPolicy,
+    /// Write-key verdicts, shared by every invocation of the instance.
+    pub key_health: Arc<KeyHealth>,
 }
 
 /// Processes the objects of one SQS batch, one after another, and names those not finished.
@@ -65,6 +68,7 @@ async fn process_record(worker: &BackfillWorker, body: &str) -> bool {
         config: worker.config.clone(),
         policy: worker.policy.clone(),
         progress_bar: false,
+        key_health: worker.key_health.clone(),
     };
     let ctx = match Context::new(deps, task.options, 0) {
         Ok(ctx) => Arc::new(ctx),
@@ -74,6 +78,10 @@ async fn process_record(worker: &BackfillWorker, body: &str) -> bool {
         }
     };
     let shown = ctx.source.display(&task.key);
+    if let Err(error) = super::preflight(&ctx).await {
+        tracing::error!(key = %shown, error = %error, "Backfill task held: the route's write key or region is bad.");
+        return false;
+    }
     if !ctx.filter.wants(&task.key) {
         tracing::info!(key = %shown, "Object not selected by the task's options; nothing to do.");
         return true;

@@ -31,7 +31,7 @@ pub use enqueue::enqueue;
 pub use files::JsonlFile;
 pub(crate) use files::StateFile;
 pub(crate) use key::KeyFilter;
-pub use lambda::{BackfillWorker, handle_tasks};
+pub use lambda::{BackfillWorker, SourceFor, handle_tasks};
 pub use options::{BackfillOptions, DEFAULT_MAX_RPS, RunOptions};
 pub(crate) use progress::Progress;
 pub(crate) use s3::parse_s3_url;
@@ -41,7 +41,8 @@ pub use source::{LocalDir, ObjectSource};
 pub(crate) use summary::FileReport;
 pub use summary::Summary;
 
-use crate::config::{Config, ConfigError, RouteId};
+use crate::config::{Config, ConfigError, DeliveryTargets, RouteId};
+use crate::keycheck::{KeyHealth, Plan, SETTINGS_TIMEOUT, SettingsHttp};
 use crate::ports::{Clock, Deliver, Park, QueueError};
 use crate::segment::RetryPolicy;
 
@@ -68,6 +69,10 @@ pub enum BackfillError {
     /// The queue did not accept some object tasks (`--enqueue`).
     #[error("cannot enqueue: {0}")]
     Enqueue(QueueError),
+    /// A route the run would use has a write key Segment's settings CDN does not know, or sends
+    /// to the wrong region: nothing was sent. The text names the routes, never a key.
+    #[error("{0}; nothing was sent (README, Troubleshooting)")]
+    Held(String),
 }
 
 /// The outside world of a run: where objects come from and where messages and dead letters go.
@@ -86,6 +91,8 @@ pub struct Backfill {
     pub policy: RetryPolicy,
     /// Draw a progress bar (else plain log lines).
     pub progress_bar: bool,
+    /// Write-key verdicts: checked for every route the run uses before anything is sent.
+    pub key_health: Arc<KeyHealth>,
 }
 
 /// What every object of a run shares.
@@ -101,6 +108,9 @@ pub(crate) struct Context {
     filter: KeyFilter,
     samples: usize,
     progress: Progress,
+    key_health: Arc<KeyHealth>,
+    /// Every route's target; `None` in a dry run, which sends nothing.
+    targets: Option<DeliveryTargets>,
 }
 
 impl Context {
@@ -111,7 +121,13 @@ impl Context {
             .routing
             .find(&run.route)
             .ok_or_else(|| BackfillError::Usage(format!("unknown route `{}`", run.route)))?;
+        let targets = match run.dry_run {
+            true => None,
+            false => Some(deps.config.routing.delivery_targets()?),
+        };
         Ok(Self {
+            key_health: deps.key_health,
+            targets,
             source: deps.source,
             segment: deps.segment,
             dead_letters: (!run.dry_run).then_some(deps.dead_letters),
@@ -144,6 +160,7 @@ pub async fn run(options: &BackfillOptions, deps: Backfill) -> Result<Summary, B
         ..deps
     };
     let ctx = Arc::new(Context::new(deps, run, options.samples)?);
+    preflight(&ctx).await?;
     let mut summary = Summary {
         dry_run: ctx.run.dry_run,
         ..Summary::default()
@@ -176,6 +193,35 @@ pub async fn run(options: &BackfillOptions, deps: Backfill) -> Result<Summary, B
     ctx.progress.finish();
     log_summary(&summary);
     Ok(summary)
+}
+
+/// Checks the write key of every route the run may send to (the run's route, or every route
+/// when `APP_ROUTES` may pick another) before anything is sent. A dry run sends nothing and
+/// checks nothing. An unknown verdict (the CDN did not answer) does not stop the run.
+pub(crate) async fn preflight(ctx: &Context) -> Result<(), BackfillError> {
+    let Some(targets) = &ctx.targets else { return Ok(()) };
+    let routing = &ctx.config.routing;
+    let routes: Vec<RouteId> = match routing.has_app_routes() {
+        true => routing.ids().collect(),
+        false => vec![ctx.route],
+    };
+    let plans = ctx.key_health.plans(&routes, routing, targets).await;
+    let held: Vec<String> = plans
+        .plans
+        .iter()
+        .filter_map(|(id, plan)| match plan {
+            Plan::Hold(hold) => Some(hold.last_error(&routing.route(*id).name)),
+            Plan::Send(_) => None,
+        })
+        .collect();
+    if held.is_empty() {
+        return Ok(());
+    }
+    tracing::error!(
+        routes = held.len(),
+        "Backfill refused: a route's write key or region is bad; nothing sent."
+    );
+    Err(BackfillError::Held(held.join("; ")))
 }
 
 /// Adds a finished object to the summary and, when it is done for good, to the state file.
@@ -261,7 +307,10 @@ pub async fn from_env(options: &BackfillOptions) -> Result<Backfill, BackfillErr
     };
     let segment = crate::segment::SegmentHttp::new(&config.segment)
         .map_err(|e| BackfillError::Usage(format!("cannot build the Segment client: {e}")))?;
+    let settings = SettingsHttp::new(config.segment.connect_timeout)
+        .map_err(|e| BackfillError::Usage(format!("cannot build the settings client: {e}")))?;
     Ok(Backfill {
+        key_health: Arc::new(KeyHealth::new(Arc::new(settings), SETTINGS_TIMEOUT)),
         source,
         segment: Arc::new(segment),
         dead_letters,

@@ -19,6 +19,7 @@ use super::key::parse_key;
 use super::source::ObjectReader;
 use super::summary::{FileReport, bump};
 use crate::config::RouteId;
+use crate::keycheck::Plan;
 use crate::park::{DeadLetterReason, Envelope, dead_letter_events, pack_messages};
 use crate::transform::Mapped;
 
@@ -302,17 +303,24 @@ async fn settle(ctx: &Context, chunk: Chunk, report: &mut FileReport) -> bool {
 }
 
 /// Delivers one route's messages; dead-letters what Segment refuses for good.
+/// A route whose key turns bad mid-run (a verdict is at most its interval old) stops the file
+/// with the hold's reason, so it is retried by the next run.
 async fn send_route(ctx: &Context, route: RouteId, messages: &[&str], report: &mut FileReport) -> bool {
     let config = ctx.config.routing.route(route);
-    let Some(write_key) = config.write_key.clone() else {
+    let Some(targets) = &ctx.targets else {
         report.error = Some(format!("no Segment write key for route `{}`", config.name));
         return false;
     };
-    let target = crate::config::SegmentTarget {
-        endpoint: config.endpoint.clone(),
-        write_key,
+    let plans = ctx.key_health.plans(&[route], &ctx.config.routing, targets).await;
+    let target = match plans.get(route) {
+        Some(Plan::Send(target)) => target.as_ref(),
+        Some(Plan::Hold(hold)) => {
+            report.error = Some(hold.last_error(&config.name));
+            return false;
+        }
+        None => targets.get(route),
     };
-    let sent = deliver_messages(&*ctx.segment, &*ctx.clock, &target, messages, &ctx.policy).await;
+    let sent = deliver_messages(&*ctx.segment, &*ctx.clock, target, messages, &ctx.policy).await;
     report.delivered += sent.delivered as u64;
     let now = ctx.clock.now();
     let route_name = &ctx.config.routing.route(route).name;

@@ -128,17 +128,21 @@ fn bare_host(api_host: &str) -> Option<String> {
 }
 
 /// The workspace region a Segment ingestion host belongs to; `None` for hosts that are not
-/// Segment's or that we cannot place (never a mismatch). US workspaces may pick regional
-/// ingestion hosts of their own; all of them are US hosts here (see the README, "Regions").
+/// Segment's (never a mismatch). EU hosts carry an `eu<N>` label (`events.eu1.segmentapis.com`
+/// today, `in.eu2.segmentapis.com` for a while in 2024); every other Segment host, the regional
+/// edge hosts US workspaces could pick (`in.ap1…`, `in.au1…`) included, serves US workspaces
+/// (segmentio/segment-docs, `src/guides/regional-segment.md`; README, "Regions").
 fn workspace_region(host: &str) -> Option<&'static str> {
-    if host == "api.segment.io" {
-        Some("us")
-    } else if host == "events.eu1.segmentapis.com" || host.ends_with(".eu1.segmentapis.com") {
-        Some("eu")
-    } else if host.ends_with(".segmentapis.com") {
-        Some("us")
-    } else {
-        None
+    let segment = host == "api.segment.io" || host.ends_with(".segmentapis.com");
+    let eu = host.split('.').any(|label| {
+        label
+            .strip_prefix("eu")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    match (segment, eu) {
+        (false, _) => None,
+        (true, true) => Some("eu"),
+        (true, false) => Some("us"),
     }
 }
 
@@ -306,6 +310,21 @@ mod tests {
         ));
         assert!(matches!(plan(&eu, &on(false), Some(&eu_source)), Plan::Send(_)));
         assert!(matches!(plan(&us, &on(false), Some(&us_source)), Plan::Send(_)));
+        // US workspaces' regional hosts are US hosts; a 2024 EU host is an EU host.
+        for (host, held) in [
+            ("in.ap1.segmentapis.com", false),
+            ("in.au1.segmentapis.com", false),
+            ("in.eu2.segmentapis.com", true),
+        ] {
+            let verdict = KeyVerdict::Valid {
+                ingestion_host: Some(host.into()),
+            };
+            assert_eq!(
+                matches!(plan(&us, &on(false), Some(&verdict)), Plan::Hold(_)),
+                held,
+                "{host}"
+            );
+        }
         // A stand-in's host is in no region: never a mismatch.
         assert!(matches!(
             plan(&target("http://127.0.0.1:9"), &on(false), Some(&eu_source)),
