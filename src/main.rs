@@ -24,7 +24,7 @@ fn main() -> ExitCode {
             for line in text.lines().skip(1) {
                 eprintln!("{line}");
             }
-            ExitCode::from(2)
+            ExitCode::from(error.exit_code())
         }
     }
 }

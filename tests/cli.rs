@@ -131,10 +131,103 @@ fn check_config_prints_effective_settings_and_never_a_secret() {
     assert_eq!(routes[0]["write_key"], "[redacted]");
     assert_eq!(routes[0]["pii_mode"], "hash");
     assert_eq!(routes[0]["endpoint"], "https://events.eu1.segmentapis.com");
+    assert_eq!(routes[0]["write_key_check"], "on");
+    assert_eq!(routes[0]["settings_endpoint"], "https://cdn.segment.com");
+    assert_eq!(routes[0]["write_key_check_interval_seconds"], 300);
     assert_eq!(value["app_routes"]["app-1"], "brand-a");
     assert_eq!(value["auth"]["token"], "[redacted]");
     assert_eq!(value["ready_for_lambda"], false);
     assert!(value["problems"][0].as_str().unwrap().contains("DEAD_LETTER_QUEUE_URL"));
+}
+
+/// `check-config --online` against a wiremock settings CDN: one route's key is unknown to
+/// Segment, one sends an EU source to the US host, one is fine. Exit 1, each bad route named on
+/// stderr with its cause, no key anywhere; all fine is exit 0.
+#[test]
+fn check_config_online_prints_each_verdict_and_fails_on_a_bad_key_or_region() {
+    use wiremock::matchers::path;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime.block_on(async {
+        let server = MockServer::start().await;
+        let settings = |host: &str| format!(r#"{{"integrations":{{"Segment.io":{{"apiHost":"{host}/v1"}}}}}}"#);
+        for (key, response) in [
+            (
+                "wk_good_SECRET",
+                ResponseTemplate::new(200).set_body_string(settings("api.segment.io")),
+            ),
+            (
+                "wk_eu_SECRET",
+                ResponseTemplate::new(200).set_body_string(settings("events.eu1.segmentapis.com")),
+            ),
+            (
+                "wk_gone_SECRET",
+                ResponseTemplate::new(404).set_body_string("Cannot GET - Invalid path or write key provided."),
+            ),
+        ] {
+            Mock::given(path(format!("/v1/projects/{key}/settings")))
+                .respond_with(response)
+                .mount(&server)
+                .await;
+        }
+        server
+    });
+    let routes = r#"{"good":{"write_key":"wk_good_SECRET"},"eu":{"write_key":"wk_eu_SECRET"},"gone":{"write_key":"wk_gone_SECRET"}}"#;
+    let uri = server.uri();
+    let output = run(
+        &["check-config", "--online"],
+        &[("ROUTES", routes), ("SEGMENT_SETTINGS_ENDPOINT", &uri)],
+        b"",
+    );
+    let (stdout, stderr) = (
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    );
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        !stdout.contains("SECRET") && !stderr.contains("SECRET"),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains("write_key_invalid") && stderr.contains("`gone`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("region_mismatch") && stderr.contains("`eu`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("`good`"), "{stderr}");
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let row = |name: &str| {
+        value["online"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["route"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        (row("good")["verdict"].as_str(), row("good")["held"].as_str()),
+        (Some("valid"), None)
+    );
+    assert_eq!(row("good")["ingestion_host"], "api.segment.io");
+    assert_eq!(row("eu")["held"], "region_mismatch");
+    assert_eq!(row("gone")["held"], "write_key_invalid");
+
+    let fine = r#"{"good":{"write_key":"wk_good_SECRET"}}"#;
+    let output = run(
+        &["check-config", "--online"],
+        &[("ROUTES", fine), ("SEGMENT_SETTINGS_ENDPOINT", &uri)],
+        b"",
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    drop(server);
 }
 
 #[test]

@@ -6,13 +6,98 @@ use std::io::Write;
 use serde_json::{Value, json};
 
 use super::CliError;
-use crate::config::{Config, DeliveryConfig, Route};
+use crate::config::{Config, DeliveryConfig, Route, RouteId};
+use crate::keycheck::{KeyHealth, KeyVerdict, Plan, SETTINGS_TIMEOUT, SettingsHttp};
+use crate::ports::FetchSettings;
 
-/// Prints the effective configuration as pretty JSON with every secret redacted, and what a
-/// Lambda would still need (`ready_for_lambda`, `problems`).
-///
-/// Errors: [`CliError::Write`] only; an invalid configuration fails before, when it is read.
-pub(crate) fn check_config(config: &Config, out: &mut dyn Write) -> Result<(), CliError> {
+/// `check-config`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct CheckConfigArgs {
+    /// Also ask Segment's settings CDN about every checked route's write key and print each
+    /// verdict and ingestion host; exit 1 when a key is invalid or a route sends to the wrong
+    /// region. Run it before a deploy.
+    #[arg(long)]
+    pub online: bool,
+}
+
+/// Runs `check-config`: prints the report, with the routes' verdicts under `online` when asked.
+pub(crate) fn run(args: &CheckConfigArgs, config: &Config, out: &mut dyn Write) -> Result<(), CliError> {
+    if !args.online {
+        return print(&report(config), out);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Write)?;
+    let settings = SettingsHttp::new(config.segment.connect_timeout)
+        .map_err(|e| CliError::Usage(format!("cannot build the settings client: {e}")))?;
+    runtime.block_on(online(config, std::sync::Arc::new(settings), out))
+}
+
+/// Checks every route (concurrently), prints the report with `"online": [...]`, one row per
+/// route, and fails with [`CliError::KeyCheck`] naming each held route.
+pub(crate) async fn online(
+    config: &Config,
+    settings: std::sync::Arc<dyn FetchSettings>,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let targets = config.routing.delivery_targets()?;
+    let health = KeyHealth::new(settings, SETTINGS_TIMEOUT);
+    let plans = health.warm(&config.routing, &targets).await;
+    let mut rows = Vec::new();
+    let mut held = Vec::new();
+    for (id, plan) in &plans.plans {
+        let route = config.routing.route(*id);
+        let verdict = verdict_of(&health, config, &targets, *id).await;
+        let (state, sends_to, cause) = match plan {
+            Plan::Send(target) => (verdict.0, target.endpoint.clone(), None),
+            Plan::Hold(hold) => {
+                held.push(hold.last_error(&route.name));
+                ("held", route.endpoint.clone(), Some(hold.code()))
+            }
+        };
+        rows.push(
+            json!({"route": route.name, "verdict": state, "held": cause, "sends_to": sends_to,
+            "ingestion_host": verdict.1, "reason": verdict.2}),
+        );
+    }
+    let mut report = report(config);
+    report["online"] = json!(rows);
+    print(&report, out)?;
+    match held.is_empty() {
+        true => Ok(()),
+        false => Err(CliError::KeyCheck(held.join("\n"))),
+    }
+}
+
+/// (verdict name, ingestion host, reason) of a route, from the verdict just reached.
+async fn verdict_of(
+    health: &KeyHealth,
+    config: &Config,
+    targets: &crate::config::DeliveryTargets,
+    id: RouteId,
+) -> (&'static str, Option<String>, Option<String>) {
+    let check = &config.routing.route(id).key_check;
+    match health.verdict(id, &config.routing, targets).await {
+        None => ("not_checked", None, Some(check.describe().to_owned())),
+        Some(KeyVerdict::Valid { ingestion_host }) => ("valid", ingestion_host, None),
+        Some(KeyVerdict::Invalid) => (
+            "invalid",
+            None,
+            Some("Segment's settings CDN answered 404 for this write key".into()),
+        ),
+        Some(KeyVerdict::Unknown(reason)) => ("unknown", None, Some(reason)),
+    }
+}
+
+fn print(report: &Value, out: &mut dyn Write) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(report).unwrap_or_default();
+    writeln!(out, "{text}").map_err(CliError::Write)
+}
+
+/// The effective configuration with every secret redacted, and what a Lambda would still need
+/// (`ready_for_lambda`, `problems`). An invalid configuration fails before, when it is read.
+fn report(config: &Config) -> Value {
     let routes: Vec<Value> = config.routing.routes().iter().map(route_report).collect();
     let app_routes: BTreeMap<&str, &str> = config.routing.app_routes().collect();
     let env = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
@@ -21,7 +106,7 @@ pub(crate) fn check_config(config: &Config, out: &mut dyn Write) -> Result<(), C
         .map(|e| e.to_string())
         .into_iter()
         .collect();
-    let report = json!({
+    json!({
         "routes": routes,
         "app_routes": app_routes,
         "auth": {"token": redact(config.auth_token.is_some()), "allow_unauthenticated": config.allow_unauthenticated},
@@ -34,9 +119,7 @@ pub(crate) fn check_config(config: &Config, out: &mut dyn Write) -> Result<(), C
         "replay_max_age_hours": config.replay_max_age.as_secs() / 3600,
         "ready_for_lambda": problems.is_empty(),
         "problems": problems,
-    });
-    let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-    writeln!(out, "{text}").map_err(CliError::Write)
+    })
 }
 
 /// `"[redacted]"` when a secret is set, `null` when not: presence is shown, never the value.
@@ -53,10 +136,15 @@ fn route_report(route: &Route) -> Value {
         .integrations
         .as_ref()
         .map(|i| serde_json::from_str::<Value>(i.get()).unwrap_or_default());
+    let check = route.key_check.on();
     json!({
         "name": route.name,
         "endpoint": route.endpoint,
+        "region_auto": check.is_some_and(|c| c.follow_region),
         "write_key": redact(route.write_key.is_some()),
+        "write_key_check": route.key_check.describe(),
+        "settings_endpoint": check.map(|c| c.settings_endpoint.as_str()),
+        "write_key_check_interval_seconds": check.map(|c| c.interval.as_secs()),
         "include_anonymous": mapping.include_anonymous,
         "pii_mode": mapping.pii.as_str(),
         "event_types": if mapping.event_types.is_some() { json!(types) } else { json!("all") },

@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigError};
 
-pub(crate) use check_config::check_config;
+pub use check_config::CheckConfigArgs;
 pub(crate) use transform::TransformArgs;
 
 /// `currents-segment`: the arguments of one run.
@@ -39,7 +39,7 @@ pub enum Command {
     /// Map a Currents body (FILE or stdin) to Segment messages, as JSON on stdout
     Transform(TransformArgs),
     /// Validate the environment configuration and print it, secrets redacted
-    CheckConfig,
+    CheckConfig(check_config::CheckConfigArgs),
     /// Print the effective event_type -> Segment event table of each route
     EventNames(event_names::EventNamesArgs),
     /// Work the DeadLetterQueue: stats, peek, export, redrive
@@ -55,7 +55,7 @@ impl Command {
     ) -> Result<(), CliError> {
         match self {
             Self::Transform(args) => transform::run(&args, config, out),
-            Self::CheckConfig => check_config(&config()?, out),
+            Self::CheckConfig(args) => check_config::run(&args, &config()?, out),
             Self::EventNames(args) => event_names::run(&args, config, out),
             Self::Dlq(args) => Ok(crate::dlq::run_blocking(&args, out)?),
         }
@@ -87,6 +87,20 @@ pub enum CliError {
     /// stdout could not be written.
     #[error("cannot write output: {0}")]
     Write(std::io::Error),
+    /// `check-config --online` found a route whose write key Segment does not know, or that
+    /// sends to the wrong region; one line per route, never a key. Exit code 1.
+    #[error("{0}")]
+    KeyCheck(String),
+}
+
+impl CliError {
+    /// The process exit code: 1 when a check found a bad key or region, 2 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::KeyCheck(_) => 1,
+            _ => 2,
+        }
+    }
 }
 
 /// Runs the command named by `args` (without the program name). `--help` and `--version`

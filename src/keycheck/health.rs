@@ -149,6 +149,14 @@ impl KeyHealth {
         stale.into_iter().map(|(key, ..)| key).collect()
     }
 
+    /// The verdict this instance holds for `route`, without asking: `None` when the route is not
+    /// checked or was never checked. For reports such as `check-config --online`.
+    pub async fn verdict(&self, route: RouteId, routing: &Routing, targets: &DeliveryTargets) -> Option<KeyVerdict> {
+        let on = routing.route(route).key_check.on()?;
+        let key = cache_key(on, targets.get(route));
+        self.entries.lock().await.get(&key).map(|entry| entry.verdict.clone())
+    }
+
     /// Checks every route of `routing` (a cold start), concurrently.
     pub async fn warm<'t>(&self, routing: &'t Routing, targets: &'t DeliveryTargets) -> RoutePlans<'t> {
         let all: Vec<RouteId> = routing.ids().collect();
