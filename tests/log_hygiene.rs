@@ -110,6 +110,35 @@ async fn no_secret_pii_or_payload_reaches_the_logs() {
         .await;
     harness.clock.advance(Duration::from_secs(49 * 3600));
     harness.replay().handle(sqs_event(&parked, 1), deadline()).await;
+    // A write key Segment does not know, and a settings CDN that fails, through the real
+    // settings client: held (ERROR) and fail-open (WARN) lines, ingest and replay.
+    let cdn = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path(format!("/v1/projects/{WRITE_KEY}/settings")))
+        .respond_with(
+            wiremock::ResponseTemplate::new(404).set_body_string("Cannot GET - Invalid path or write key provided."),
+        )
+        .mount(&cdn)
+        .await;
+    for (settings_endpoint, body) in [
+        (cdn.uri(), "all-events.json"),
+        ("http://127.0.0.1:9".to_owned(), "all-events.json"),
+    ] {
+        let checked = Harness::new(config(&[("SEGMENT_SETTINGS_ENDPOINT", &settings_endpoint)]));
+        let real_settings = currents_segment::keycheck::SettingsHttp::new(Duration::from_millis(300)).unwrap();
+        let checked = Harness {
+            key_health: Arc::new(currents_segment::keycheck::KeyHealth::new(
+                Arc::new(real_settings),
+                Duration::from_millis(500),
+            )),
+            ..checked
+        };
+        checked
+            .ingest()
+            .handle(post("/currents", &[(auth, &value)], fixture(body)))
+            .await;
+        let held = std::mem::take(&mut *checked.retry.bodies.lock().unwrap());
+        checked.replay().handle(sqs_event(&held, 1), deadline()).await;
+    }
     // And a replay that goes through.
     let clean = Harness::new(config(&[]));
     clean.segment.always(Ok(()));
@@ -142,6 +171,25 @@ async fn no_secret_pii_or_payload_reaches_the_logs() {
     assert!(
         line_with("INFO", &["Replay invocation handled.", r#""still_failing":0"#]),
         "and an INFO when all went through: {logs}"
+    );
+    assert!(
+        line_with(
+            "ERROR",
+            &[
+                "Held events for a write key Segment would drop",
+                "write_key_invalid",
+                r#""route":"default""#
+            ]
+        ),
+        "ingest's hold is an ERROR naming the route and cause: {logs}"
+    );
+    assert!(
+        line_with("ERROR", &["Held parked events", "write_key_invalid"]),
+        "{logs}"
+    );
+    assert!(
+        line_with("WARN", &["Could not check the route's write key", "could not connect"]),
+        "a failing CDN is a WARN: {logs}"
     );
     let forbidden = [
         WRITE_KEY,

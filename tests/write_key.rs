@@ -163,6 +163,37 @@ async fn a_held_envelope_expires_to_the_dead_letter_queue_naming_the_key_problem
         assert!(last_error.starts_with("write_key_invalid"), "{last_error}");
     }
     assert!(emf.total("Expired") > 0.0);
+
+    // The key is fixed and the operator runs `dlq redrive --reset-window`: each dead letter
+    // goes back to RetryQueue with a fresh window (what `dlq::redrive` writes), and replay
+    // delivers every message it held.
+    let fixed = Harness {
+        config: Arc::new(config(&[("SEGMENT_WRITE_KEY", "wk_fixed")])),
+        ..replay_instance.clone()
+    };
+    let now = fixed.clock.now_utc();
+    let redriven: Vec<String> = harness
+        .dead
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|body| {
+            let mut envelope = currents_segment::park::decode(body).unwrap();
+            envelope.first_failed_at = now;
+            serde_json::to_string(&envelope).unwrap()
+        })
+        .collect();
+    let held_messages: usize = dead.iter().map(|e| e["messages"].as_array().map_or(0, Vec::len)).sum();
+    harness.segment.always(Ok(()));
+    let before = harness.segment.delivered_ids().len();
+    let (failures, _) = replay(&fixed, &redriven, 1).await;
+    assert!(failures.is_empty(), "{failures:?}");
+    assert_eq!(
+        harness.segment.delivered_ids().len() - before,
+        held_messages,
+        "every held message delivered"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

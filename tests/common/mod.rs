@@ -51,6 +51,9 @@ impl FixedClock {
         let mut now = self.0.lock().unwrap();
         *now += by;
     }
+    pub fn now_utc(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
 }
 
 impl Clock for FixedClock {
