@@ -131,6 +131,11 @@ fn configuration_defaults_are_the_documented_ones() {
     assert_eq!(route.mapping.pii, PiiMode::Keep);
     assert!(!route.mapping.include_anonymous);
     assert!(route.mapping.event_types.is_none() && route.mapping.integrations.is_none());
+    let check = route.key_check.on().expect("WRITE_KEY_CHECK defaults to on");
+    assert_eq!(check.settings_endpoint, "https://cdn.segment.com");
+    assert_eq!(check.interval, Duration::from_secs(300));
+    assert!(!check.follow_region);
+    assert_eq!(currents_segment::keycheck::SETTINGS_TIMEOUT, Duration::from_secs(2));
 }
 
 #[tokio::test]
