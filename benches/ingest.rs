@@ -19,6 +19,7 @@ use common::fault_segment::{Fault, FaultSegment};
 use common::{Harness, RecordingQueue, bearer, config, post, sqs_event};
 use currents_segment::config::{SegmentClientConfig, SegmentTarget};
 use currents_segment::ingest::Ingest;
+use currents_segment::keycheck::{KeyHealth, SETTINGS_TIMEOUT, SettingsHttp};
 use currents_segment::limits::{SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES};
 use currents_segment::pack::pack;
 use currents_segment::ports::{AttemptError, Deliver, SystemClock};
@@ -47,7 +48,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn in_process_latency() {
     let segment_stand_in = FaultSegment::start(&[], Fault::Ok).await;
     let endpoint = segment_stand_in.url.clone();
-    let config = Arc::new(config(&[("SEGMENT_ENDPOINT", &endpoint)]));
+    // The write-key check is on, through the real settings client against the same stand-in:
+    // warm batches find a fresh verdict, so the figures include the cache lookup, not a request.
+    let config = Arc::new(config(&[
+        ("SEGMENT_ENDPOINT", &endpoint),
+        ("SEGMENT_SETTINGS_ENDPOINT", &endpoint),
+    ]));
     let timed = Arc::new(TimedDeliver {
         inner: SegmentHttp::new(&SegmentClientConfig {
             connect_timeout: Duration::from_secs(2),
@@ -65,7 +71,10 @@ async fn in_process_latency() {
         dead_letters: RecordingQueue::new(),
         clock: Arc::new(SystemClock),
         policy: RetryPolicy::new(Duration::from_secs(10)),
-        key_health: common::settings::trusting_key_health(),
+        key_health: Arc::new(KeyHealth::new(
+            Arc::new(SettingsHttp::new(Duration::from_secs(2)).unwrap()),
+            SETTINGS_TIMEOUT,
+        )),
     };
     let body = workload::body(100);
     let (auth, value) = bearer();
@@ -138,18 +147,34 @@ async fn calls_per_batch() {
     let body = workload::body(100);
     let (auth, value) = bearer();
     println!("## Calls per 100-event Braze batch");
-    println!("| case | Segment requests | SQS SendMessageBatch | SQS other |");
-    println!("|---|---|---|---|");
+    println!("| case | Segment requests | SQS SendMessageBatch | SQS other | settings requests |");
+    println!("|---|---|---|---|---|");
 
+    // The first batch of an instance finds no verdict and asks once; a warm one asks nothing.
     let healthy = Harness::new(config(&[]));
-    healthy
-        .ingest()
+    for case in ["healthy, first batch of a cold instance", "healthy, warm"] {
+        let (segment, settings) = (healthy.segment.requests(), healthy.settings.requests());
+        healthy
+            .ingest()
+            .handle(post("/currents", &[(auth, &value)], body.clone()))
+            .await;
+        println!(
+            "| {case} | {} | {} | 0 | {} |",
+            healthy.segment.requests() - segment,
+            send_message_batch_calls(&healthy.retry),
+            healthy.settings.requests() - settings
+        );
+    }
+    let held = Harness::new(config(&[]));
+    held.settings.revoke(common::WRITE_KEY);
+    held.ingest()
         .handle(post("/currents", &[(auth, &value)], body.clone()))
         .await;
     println!(
-        "| healthy | {} | {} | 0 |",
-        healthy.segment.requests(),
-        send_message_batch_calls(&healthy.retry)
+        "| write key Segment does not know (held, parked) | {} | {} | 0 | {} |",
+        held.segment.requests(),
+        send_message_batch_calls(&held.retry),
+        held.settings.requests()
     );
 
     let down = Harness::new(config(&[]));
@@ -162,9 +187,10 @@ async fn calls_per_batch() {
     ingest.policy.base_delay = Duration::from_millis(1);
     ingest.handle(post("/currents", &[(auth, &value)], body.clone())).await;
     println!(
-        "| Segment down (retries, then park) | {} | {} | 0 |",
+        "| Segment down (retries, then park) | {} | {} | 0 | {} |",
         down.segment.requests(),
-        send_message_batch_calls(&down.retry)
+        send_message_batch_calls(&down.retry),
+        down.settings.requests()
     );
 
     // 1,000 messages: ten parked batches, replayed by one invocation of ten records.
@@ -180,6 +206,7 @@ async fn calls_per_batch() {
     }
     let parked = std::mem::take(&mut *replay.retry.bodies.lock().unwrap());
     let before = replay.segment.requests();
+    let settings_before = replay.settings.requests();
     replay.segment.always(Ok(()));
     let response = replay
         .replay()
@@ -190,9 +217,10 @@ async fn calls_per_batch() {
         .await;
     assert!(response.batch_item_failures.is_empty());
     println!(
-        "| 1,000-message replay ({} envelopes, one invocation) | {} | 0 | 0 (Lambda deletes) |",
+        "| 1,000-message replay ({} envelopes, one invocation, warm) | {} | 0 | 0 (Lambda deletes) | {} |",
         parked.len(),
-        replay.segment.requests() - before
+        replay.segment.requests() - before,
+        replay.settings.requests() - settings_before
     );
     println!();
 }

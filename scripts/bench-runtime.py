@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Runs a Lambda binary under a minimal Lambda Runtime API emulator and reports its startup time
-(process start to its first poll for an event) and peak RSS (VmHWM) after N invocations.
+(process start to its first poll for an event), the time to its first answered event, and peak
+RSS (VmHWM) after N invocations.
 
   bench-runtime.py BINARY EVENT_JSON COUNT [ENV=VALUE ...]
 
 Standard library only. A Segment stand-in answering 200 at once runs in the same process; its
-URL is passed to the binary as SEGMENT_ENDPOINT.
+URL is passed to the binary as SEGMENT_ENDPOINT and as SEGMENT_SETTINGS_ENDPOINT, where it also
+serves Segment's settings path, so the cold start checks the write key on loopback (pass
+WRITE_KEY_CHECK=off to compare without the check). settings_requests counts those requests.
 """
 import json, os, subprocess, sys, threading, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,7 +18,8 @@ extra_env = dict(kv.split("=", 1) for kv in sys.argv[4:])
 with open(event_file, "rb") as f:
     event = f.read()
 
-state = {"served": 0, "answered": 0, "errors": 0, "first_poll": None, "statuses": {}}
+state = {"served": 0, "answered": 0, "errors": 0, "first_poll": None, "first_answer": None,
+         "statuses": {}, "settings_requests": 0}
 done = threading.Event()
 lock = threading.Lock()
 
@@ -25,6 +29,16 @@ class Segment(BaseHTTPRequestHandler):
 
     def log_message(self, *a):
         pass
+
+    def do_GET(self):
+        # Segment's settings CDN: GET /v1/projects/<write_key>/settings.
+        with lock:
+            state["settings_requests"] += 1
+        body = b'{"integrations":{"Segment.io":{"apiKey":"bench","apiHost":"127.0.0.1/v1"}}}'
+        self.send_response(200 if self.path.endswith("/settings") else 404)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("content-length", 0)))
@@ -70,6 +84,8 @@ class Runtime(BaseHTTPRequestHandler):
                 state["errors"] += 1
             else:
                 state["answered"] += 1
+                if state["first_answer"] is None:
+                    state["first_answer"] = time.monotonic()
                 status = json.loads(body).get("statusCode")
                 state["statuses"][status] = state["statuses"].get(status, 0) + 1
         self.reply(202, b"{}")
@@ -96,6 +112,7 @@ env = {
     "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "AWS_LAMBDA_LOG_STREAM_NAME": "bench", "AWS_LAMBDA_LOG_GROUP_NAME": "bench",
     "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_EC2_METADATA_DISABLED": "true",
     "SEGMENT_ENDPOINT": f"http://127.0.0.1:{segment_port}", "SEGMENT_WRITE_KEY": "bench",
+    "SEGMENT_SETTINGS_ENDPOINT": f"http://127.0.0.1:{segment_port}",
     "RETRY_QUEUE_URL": "http://127.0.0.1:9/q", "DEAD_LETTER_QUEUE_URL": "http://127.0.0.1:9/d",
     "AWS_LAMBDA_LOG_LEVEL": "warn",
     **extra_env,
@@ -111,6 +128,8 @@ with open(f"/proc/{process.pid}/status") as f:
 process.kill()
 print(json.dumps({
     "startup_ms": round((state["first_poll"] - started) * 1000, 1),
+    "first_event_ms": round((state["first_answer"] - started) * 1000, 1) if state["first_answer"] else None,
+    "settings_requests": state["settings_requests"],
     "invocations": state["answered"], "errors": state["errors"], "statuses": state["statuses"],
     "peak_rss_mb": round(hwm_kb / 1024, 1), "seconds": round(elapsed, 2),
 }))
