@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use currents_segment::config::{KeyCheck, KeyCheckOff};
 use currents_segment::metrics::{Metric, NAMESPACE};
 use serde_yaml_ng::Value;
 
@@ -356,11 +357,15 @@ fn secrets_are_no_echo_and_every_variable_is_one_the_code_reads() {
         "LARGE_PAYLOAD_BUCKET",
         "SECRETS_ARN",
         "SECRETS_TTL_SECONDS",
+        "WRITE_KEY_CHECK",
+        "WRITE_KEY_CHECK_INTERVAL_SECONDS",
+        "SEGMENT_SETTINGS_ENDPOINT",
     ];
     let source: String = [
         "src/config/env.rs",
         "src/config/routes.rs",
         "src/config/delivery.rs",
+        "src/config/key_check.rs",
         "src/secrets/mod.rs",
     ]
     .iter()
@@ -641,7 +646,196 @@ fn backfill_is_optional_bounded_and_reads_only_its_prefix() {
     );
 }
 
+/// The functions that deliver to Segment and read the delivery configuration.
+const DELIVERING: [&str; 3] = ["IngestFunction", "ReplayFunction", "BackfillFunction"];
+
+fn allowed_values(template: &Value, name: &str) -> Vec<String> {
+    template["Parameters"][name]["AllowedValues"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{name} has AllowedValues"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn write_key_check_parameters_reach_every_delivering_function() {
+    let template = template();
+    let parameters = &template["Parameters"];
+    assert_eq!(allowed_values(&template, "WriteKeyCheck"), ["on", "off"]);
+    assert_eq!(parameters["WriteKeyCheck"]["Default"], "on");
+    let interval = &parameters["WriteKeyCheckIntervalSeconds"];
+    assert_eq!(interval["Type"], "Number");
+    assert_eq!((int(&interval["Default"]), int(&interval["MinValue"])), (300, 1));
+    assert_eq!(parameters["SegmentSettingsEndpoint"]["Type"], "String");
+    // Empty counts as unset: a non-empty default would also check custom endpoints.
+    assert_eq!(parameters["SegmentSettingsEndpoint"]["Default"], "");
+    assert_eq!(allowed_values(&template, "SegmentRegion"), ["us", "eu", "auto"]);
+    for function in DELIVERING {
+        let vars = &resource(&template, function)["Properties"]["Environment"]["Variables"];
+        for (name, parameter) in [
+            ("WRITE_KEY_CHECK", "WriteKeyCheck"),
+            ("WRITE_KEY_CHECK_INTERVAL_SECONDS", "WriteKeyCheckIntervalSeconds"),
+            ("SEGMENT_SETTINGS_ENDPOINT", "SegmentSettingsEndpoint"),
+            ("SEGMENT_REGION", "SegmentRegion"),
+        ] {
+            assert_eq!(
+                tagged(&vars[name]),
+                ("!Ref".into(), parameter.into()),
+                "{function}: {name}"
+            );
+        }
+    }
+}
+
+/// Parameters every deploy needs, plus `overrides`.
+fn deployable<'a>(overrides: &[(&'a str, &'a str)]) -> HashMap<&'a str, &'a str> {
+    let mut parameters = HashMap::from([
+        ("SegmentWriteKey", "wk_template"),
+        ("CurrentsAuthToken", "a-token-of-sixteen-chars"),
+    ]);
+    parameters.extend(overrides.iter().copied());
+    parameters
+}
+
+/// What the code makes of `function`'s environment under `parameters`, with `local` on top
+/// (as `sam local --env-vars` would).
+fn parsed(
+    template: &Value,
+    parameters: &HashMap<&str, &str>,
+    function: &str,
+    local: &[(&str, &str)],
+) -> Result<currents_segment::config::Config, String> {
+    let mut env = environment(template, parameters, function);
+    env.extend(local.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    currents_segment::config::Config::from_lookup(|key| env.get(key).cloned()).map_err(|e| e.to_string())
+}
+
+fn key_check(config: &currents_segment::config::Config) -> KeyCheck {
+    config.routing.routes()[0].key_check.clone()
+}
+
+#[test]
+fn write_key_check_defaults_check_segment_hosts_and_leave_custom_endpoints_alone() {
+    let template = template();
+    for function in DELIVERING {
+        let defaults = parsed(&template, &deployable(&[]), function, &[]).unwrap();
+        let KeyCheck::On(on) = key_check(&defaults) else {
+            panic!("{function}: the default route is checked by default");
+        };
+        assert_eq!(on.settings_endpoint, "https://cdn.segment.com", "{function}");
+        assert_eq!(on.interval, std::time::Duration::from_secs(300), "{function}");
+        assert!(!on.follow_region, "{function}");
+        // sam local's env.json points SEGMENT_ENDPOINT at a stand-in: not checked by default.
+        let local = parsed(
+            &template,
+            &deployable(&[]),
+            function,
+            &[("SEGMENT_ENDPOINT", "http://host.docker.internal:8089")],
+        )
+        .unwrap();
+        assert_eq!(
+            key_check(&local),
+            KeyCheck::Off(KeyCheckOff::CustomEndpoint),
+            "{function}"
+        );
+        let set = [
+            ("SegmentSettingsEndpoint", "https://settings.example.com"),
+            ("WriteKeyCheckIntervalSeconds", "60"),
+        ];
+        let custom = parsed(&template, &deployable(&set), function, &[]).unwrap();
+        let KeyCheck::On(on) = key_check(&custom) else {
+            panic!("{function}: checked");
+        };
+        assert_eq!(
+            (on.settings_endpoint.as_str(), on.interval.as_secs()),
+            ("https://settings.example.com", 60),
+            "{function}"
+        );
+        let off = parsed(&template, &deployable(&[("WriteKeyCheck", "off")]), function, &[]).unwrap();
+        assert_eq!(key_check(&off), KeyCheck::Off(KeyCheckOff::Disabled), "{function}");
+        let auto = parsed(&template, &deployable(&[("SegmentRegion", "auto")]), function, &[]).unwrap();
+        assert!(key_check(&auto).on().unwrap().follow_region, "{function}: auto follows");
+    }
+}
+
+#[test]
+fn every_region_and_check_setting_the_rules_allow_starts_every_function() {
+    let template = template();
+    let regions = allowed_values(&template, "SegmentRegion");
+    let checks = allowed_values(&template, "WriteKeyCheck");
+    for region in &regions {
+        for check in &checks {
+            let parameters = deployable(&[("SegmentRegion", region), ("WriteKeyCheck", check)]);
+            let allowed = rules_allow(&template, &parameters);
+            for function in DELIVERING {
+                let started = parsed(&template, &parameters, function, &[]);
+                assert_eq!(
+                    allowed,
+                    started.is_ok(),
+                    "region {region}, check {check}: the rules allow exactly what {function} accepts ({started:?})",
+                    started = started.as_ref().err()
+                );
+            }
+        }
+    }
+}
+
 // ---- a small evaluator of the template's conditions, for the per-parameter checks ----
+
+/// The value `value` takes under `parameters`, where the template alone decides it: `None` for
+/// `!Ref AWS::NoValue` (no variable) and for what only CloudFormation knows (resources, `!Sub`).
+fn resolved(template: &Value, parameters: &HashMap<&str, &str>, value: &Value) -> Option<String> {
+    match tag_of(value).as_deref() {
+        None => Some(value.as_str().map_or_else(|| int(value).to_string(), str::to_owned)),
+        Some("!Ref") => {
+            let name = untag(value).as_str().unwrap();
+            template["Parameters"]
+                .get(name)
+                .map(|_| parameter(template, parameters, name))
+        }
+        Some("!If") => {
+            let parts = untag(value);
+            let branch = if named_condition(template, parameters, parts[0].as_str().unwrap()) {
+                1
+            } else {
+                2
+            };
+            resolved(template, parameters, &parts[branch])
+        }
+        _ => None,
+    }
+}
+
+/// A function's environment under `parameters`, as far as the template alone decides it.
+fn environment(template: &Value, parameters: &HashMap<&str, &str>, function: &str) -> HashMap<String, String> {
+    resource(template, function)["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((
+                name.as_str().unwrap().to_owned(),
+                resolved(template, parameters, value)?,
+            ))
+        })
+        .collect()
+}
+
+/// Whether every rule whose condition holds under `parameters` passes its assertions.
+fn rules_allow(template: &Value, parameters: &HashMap<&str, &str>) -> bool {
+    template["Rules"].as_mapping().unwrap().values().all(|rule| {
+        let applies = rule
+            .get("RuleCondition")
+            .is_none_or(|c| condition(template, parameters, c));
+        !applies
+            || rule["Assertions"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .all(|a| condition(template, parameters, &a["Assert"]))
+    })
+}
 
 fn untag(value: &Value) -> &Value {
     match value {
