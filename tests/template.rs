@@ -334,6 +334,65 @@ fn alarms_watch_dead_letters_old_retries_and_errors() {
 }
 
 #[test]
+fn write_key_invalid_alarm_sums_ingest_and_replay_and_notifies_like_the_others() {
+    let template = template();
+    let alarm = resource(&template, "WriteKeyInvalidAlarm");
+    assert_eq!(alarm["Type"], "AWS::CloudWatch::Alarm");
+    assert!(alarm.get("Condition").is_none(), "always present");
+    let properties = &alarm["Properties"];
+    let metrics = properties["Metrics"].as_sequence().unwrap();
+    let mut functions = Vec::new();
+    let mut ids = Vec::new();
+    for query in metrics.iter().filter(|m| m.get("MetricStat").is_some()) {
+        let stat = &query["MetricStat"];
+        assert_eq!(stat["Metric"]["Namespace"], NAMESPACE);
+        assert_eq!(stat["Metric"]["MetricName"], Metric::WriteKeyInvalid.name());
+        assert_eq!((stat["Stat"].as_str(), int(&stat["Period"])), (Some("Sum"), 300));
+        // The totals document carries `Function` alone; `Function`+`Route` would miss routes.
+        let dimensions = stat["Metric"]["Dimensions"].as_sequence().unwrap();
+        assert_eq!(dimensions.len(), 1);
+        assert_eq!(dimensions[0]["Name"], "Function");
+        functions.push(dimensions[0]["Value"].as_str().unwrap().to_owned());
+        assert_eq!(query["ReturnData"], false);
+        ids.push(query["Id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(functions, ["ingest", "replay"]);
+    let returned: Vec<&Value> = metrics.iter().filter(|m| m["ReturnData"] == true).collect();
+    assert_eq!(returned.len(), 1, "one series decides");
+    let expression = returned[0]["Expression"].as_str().unwrap();
+    for id in &ids {
+        // A function with no data this period counts as 0 rather than hiding the other's.
+        assert!(expression.contains(&format!("FILL({id}, 0)")), "{expression} adds {id}");
+    }
+    assert_eq!(int(&properties["Threshold"]), 0);
+    assert_eq!(properties["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(int(&properties["EvaluationPeriods"]), 1);
+    assert_eq!(properties["TreatMissingData"], "notBreaching");
+    let topic: Value = serde_yaml_ng::from_str("!If [HasAlarmTopic, [!Ref AlarmTopicArn], !Ref AWS::NoValue]").unwrap();
+    let alarms: Vec<(&Value, &Value)> = template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .collect();
+    assert!(alarms.len() >= 6);
+    for (name, alarm) in alarms {
+        assert_eq!(
+            alarm["Properties"]["AlarmActions"], topic,
+            "{name:?} notifies AlarmTopicArn"
+        );
+    }
+    let description = properties["AlarmDescription"].as_str().unwrap();
+    for words in ["write key", "region", "held in RetryQueue", "README, Troubleshooting"] {
+        assert!(description.contains(words), "the description says {words:?}");
+    }
+    assert!(
+        readme().contains("| **WriteKeyInvalidAlarm** ("),
+        "README, Troubleshooting has a row for the alarm"
+    );
+}
+
+#[test]
 fn secrets_are_no_echo_and_every_variable_is_one_the_code_reads() {
     let template = template();
     for parameter in ["SegmentWriteKey", "CurrentsAuthToken"] {
