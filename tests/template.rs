@@ -487,9 +487,8 @@ fn sam_local_env_file_overrides_only_declared_variables_and_endpoints_are_never_
     }
 }
 
-/// Every `{Namespace, MetricName}` pair a dashboard widget names, from metric arrays and from
-/// SEARCH expressions.
-fn dashboard_metrics(template: &Value) -> Vec<(String, String)> {
+/// BridgeDashboard's body as JSON, each `${...}` of its `!Sub` left out.
+fn dashboard(template: &Value) -> serde_json::Value {
     let (tag, body) = tagged(&resource(template, "BridgeDashboard")["Properties"]["DashboardBody"]);
     assert_eq!(tag, "!Sub");
     let mut plain = String::new();
@@ -501,7 +500,13 @@ fn dashboard_metrics(template: &Value) -> Vec<(String, String)> {
             part.split_once('}').map_or(part, |(_, rest)| rest)
         });
     }
-    let dashboard: serde_json::Value = serde_json::from_str(&plain).expect("DashboardBody is JSON");
+    serde_json::from_str(&plain).expect("DashboardBody is JSON")
+}
+
+/// Every `{Namespace, MetricName}` pair a dashboard widget names, from metric arrays and from
+/// SEARCH expressions.
+fn dashboard_metrics(template: &Value) -> Vec<(String, String)> {
+    let dashboard = dashboard(template);
     let mut found = Vec::new();
     for widget in dashboard["widgets"].as_array().unwrap() {
         for metric in widget["properties"]["metrics"].as_array().unwrap() {
@@ -554,6 +559,8 @@ fn dashboard_names_only_metrics_the_code_emits_and_shows_each_concern() {
         "SegmentLatencyMs",
         "SegmentRequests",
         "SegmentRetries",
+        "WriteKeyInvalid",
+        "WriteKeyCheckFailed",
     ] {
         assert!(shown.contains(&(NAMESPACE, name)), "the dashboard shows {name}");
     }
@@ -578,6 +585,29 @@ fn dashboard_names_only_metrics_the_code_emits_and_shows_each_concern() {
             .1
             .contains("${BridgeDashboard}")
     );
+}
+
+#[test]
+fn dashboard_shows_the_write_key_check_for_ingest_and_replay() {
+    let dashboard = dashboard(&template());
+    let mut shown = BTreeSet::new();
+    for widget in dashboard["widgets"].as_array().unwrap() {
+        for metric in widget["properties"]["metrics"].as_array().unwrap() {
+            let words: Vec<&str> = metric.as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+            if let [NAMESPACE, name, "Function", function, ..] = words[..] {
+                shown.insert((name.to_owned(), function.to_owned()));
+            }
+        }
+    }
+    for metric in [Metric::WriteKeyInvalid, Metric::WriteKeyCheckFailed] {
+        for function in ["ingest", "replay"] {
+            assert!(
+                shown.contains(&(metric.name().to_owned(), function.to_owned())),
+                "the dashboard shows {} for {function}",
+                metric.name()
+            );
+        }
+    }
 }
 
 #[test]
