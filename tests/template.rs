@@ -704,7 +704,29 @@ fn backfill_is_optional_bounded_and_reads_only_its_prefix() {
         tagged(&queue["RedrivePolicy"]["deadLetterTargetArn"]).1,
         "BackfillDeadLetterQueue.Arn"
     );
-    assert!(int(&queue["VisibilityTimeout"]) >= 6 * int(&properties["Timeout"]));
+    let timeout = int(&properties["Timeout"]);
+    // Lambda's maximum, and what the README's sizing text promises.
+    assert_eq!(timeout, 900, "BackfillFunction's Timeout");
+    assert_eq!(
+        int(&queue["VisibilityTimeout"]),
+        6 * timeout,
+        "BackfillQueue's VisibilityTimeout is 6 x the function's, as Lambda recommends"
+    );
+    let readme = readme();
+    assert!(
+        readme.contains(&format!("a {}-minute timeout", timeout / 60)),
+        "README gives the backfill timeout"
+    );
+    assert!(
+        readme.contains(&format!("{} s, Lambda's maximum", timeout)),
+        "README gives the backfill timeout in seconds"
+    );
+    let visibility = 6 * timeout;
+    let visibility = format!("{},{:03} s", visibility / 1000, visibility % 1000);
+    assert!(
+        readme.contains(&visibility),
+        "README gives the visibility timeout, {visibility}"
+    );
     let s3: Vec<&Value> = properties["Policies"]
         .as_sequence()
         .unwrap()
