@@ -656,12 +656,17 @@ fn large_payload_bucket_is_private_encrypted_and_outlives_the_dead_letters() {
 fn the_runtime_secret_is_optional_and_readable_only_by_arn() {
     let template = template();
     assert_eq!(template["Parameters"]["RuntimeSecretArn"]["Default"], "");
-    for function in ["IngestFunction", "ReplayFunction"] {
+    for function in DELIVERING {
         let properties = &resource(&template, function)["Properties"];
         let variable = &properties["Environment"]["Variables"]["SECRETS_ARN"];
         assert_eq!(
             if_branches(variable),
             ("HasRuntimeSecret".into(), "!Ref RuntimeSecretArn".into())
+        );
+        assert_eq!(
+            tagged(&properties["Environment"]["Variables"]["SECRETS_TTL_SECONDS"]),
+            ("!Ref".into(), "SecretsTtlSeconds".into()),
+            "{function}"
         );
         let secret: Vec<&Value> = properties["Policies"]
             .as_sequence()
