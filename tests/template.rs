@@ -682,6 +682,70 @@ fn the_runtime_secret_is_optional_and_readable_only_by_arn() {
     }
 }
 
+/// The statements of `function`'s inline policies under `parameters` (policy templates left out).
+fn statements(template: &Value, parameters: &HashMap<&str, &str>, function: &str) -> Vec<Value> {
+    let mut found = Vec::new();
+    for policy in resource(template, function)["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap()
+    {
+        let policy = match tag_of(policy).as_deref() {
+            Some("!If") => {
+                let parts = untag(policy);
+                let holds = named_condition(template, parameters, parts[0].as_str().unwrap());
+                &parts[if holds { 1 } else { 2 }]
+            }
+            _ => policy,
+        };
+        if let Some(statements) = policy.get("Statement").and_then(Value::as_sequence) {
+            found.extend(statements.iter().cloned());
+        }
+    }
+    found
+}
+
+#[test]
+fn with_the_runtime_secret_backfill_reads_it_and_holds_no_write_key_in_its_environment() {
+    let template = template();
+    let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:currents-segment/runtime-AbCdEf";
+    let reads_the_secret = |statements: &[Value]| {
+        statements.iter().any(|s| {
+            s["Action"] == "secretsmanager:GetSecretValue"
+                && tagged(&s["Resource"]) == ("!Ref".into(), "RuntimeSecretArn".into())
+        })
+    };
+    for routes in [
+        "",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:currents-segment/routes-AbCdEf",
+    ] {
+        let without = deployable(&[("EnableBackfill", "true"), ("RoutesSecretArn", routes)]);
+        let env = environment(&template, &without, "BackfillFunction");
+        assert_eq!(env.get("SEGMENT_WRITE_KEY").map(String::as_str), Some("wk_template"));
+        assert!(env.contains_key("ROUTES"), "ROUTES as before");
+        assert!(!env.contains_key("SECRETS_ARN"));
+        assert!(!reads_the_secret(&statements(&template, &without, "BackfillFunction")));
+
+        let with = deployable(&[
+            ("EnableBackfill", "true"),
+            ("RoutesSecretArn", routes),
+            ("RuntimeSecretArn", secret),
+        ]);
+        let env = environment(&template, &with, "BackfillFunction");
+        assert_eq!(env.get("SECRETS_ARN").map(String::as_str), Some(secret));
+        assert_eq!(env.get("SECRETS_TTL_SECONDS").map(String::as_str), Some("300"));
+        for name in ["SEGMENT_WRITE_KEY", "ROUTES"] {
+            assert!(
+                !env.contains_key(name),
+                "routes {routes:?}: no {name} beside the runtime secret"
+            );
+        }
+        assert!(
+            reads_the_secret(&statements(&template, &with, "BackfillFunction")),
+            "GetSecretValue on RuntimeSecretArn"
+        );
+    }
+}
+
 #[test]
 fn backfill_is_optional_bounded_and_reads_only_its_prefix() {
     let template = template();
@@ -899,17 +963,16 @@ fn every_region_and_check_setting_the_rules_allow_starts_every_function() {
 
 // ---- a small evaluator of the template's conditions, for the per-parameter checks ----
 
-/// The value `value` takes under `parameters`, where the template alone decides it: `None` for
-/// `!Ref AWS::NoValue` (no variable) and for what only CloudFormation knows (resources, `!Sub`).
+/// The value `value` takes under `parameters`: `None` for `!Ref AWS::NoValue` (no variable),
+/// the tag and its text for what only CloudFormation knows (a resource's `!Ref`, `!Sub`).
 fn resolved(template: &Value, parameters: &HashMap<&str, &str>, value: &Value) -> Option<String> {
     match tag_of(value).as_deref() {
         None => Some(value.as_str().map_or_else(|| int(value).to_string(), str::to_owned)),
-        Some("!Ref") => {
-            let name = untag(value).as_str().unwrap();
-            template["Parameters"]
-                .get(name)
-                .map(|_| parameter(template, parameters, name))
-        }
+        Some("!Ref") => match untag(value).as_str().unwrap() {
+            "AWS::NoValue" => None,
+            name if template["Parameters"].get(name).is_some() => Some(parameter(template, parameters, name)),
+            name => Some(format!("!Ref {name}")),
+        },
         Some("!If") => {
             let parts = untag(value);
             let branch = if named_condition(template, parameters, parts[0].as_str().unwrap()) {
@@ -919,7 +982,7 @@ fn resolved(template: &Value, parameters: &HashMap<&str, &str>, value: &Value) -
             };
             resolved(template, parameters, &parts[branch])
         }
-        _ => None,
+        Some(tag) => Some(format!("{tag} {:?}", untag(value))),
     }
 }
 
