@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use currents_segment::config::{KeyCheck, KeyCheckOff};
 use currents_segment::metrics::{Metric, NAMESPACE};
 use serde_yaml_ng::Value;
 
@@ -333,6 +334,65 @@ fn alarms_watch_dead_letters_old_retries_and_errors() {
 }
 
 #[test]
+fn write_key_invalid_alarm_sums_ingest_and_replay_and_notifies_like_the_others() {
+    let template = template();
+    let alarm = resource(&template, "WriteKeyInvalidAlarm");
+    assert_eq!(alarm["Type"], "AWS::CloudWatch::Alarm");
+    assert!(alarm.get("Condition").is_none(), "always present");
+    let properties = &alarm["Properties"];
+    let metrics = properties["Metrics"].as_sequence().unwrap();
+    let mut functions = Vec::new();
+    let mut ids = Vec::new();
+    for query in metrics.iter().filter(|m| m.get("MetricStat").is_some()) {
+        let stat = &query["MetricStat"];
+        assert_eq!(stat["Metric"]["Namespace"], NAMESPACE);
+        assert_eq!(stat["Metric"]["MetricName"], Metric::WriteKeyInvalid.name());
+        assert_eq!((stat["Stat"].as_str(), int(&stat["Period"])), (Some("Sum"), 300));
+        // The totals document carries `Function` alone; `Function`+`Route` would miss routes.
+        let dimensions = stat["Metric"]["Dimensions"].as_sequence().unwrap();
+        assert_eq!(dimensions.len(), 1);
+        assert_eq!(dimensions[0]["Name"], "Function");
+        functions.push(dimensions[0]["Value"].as_str().unwrap().to_owned());
+        assert_eq!(query["ReturnData"], false);
+        ids.push(query["Id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(functions, ["ingest", "replay"]);
+    let returned: Vec<&Value> = metrics.iter().filter(|m| m["ReturnData"] == true).collect();
+    assert_eq!(returned.len(), 1, "one series decides");
+    let expression = returned[0]["Expression"].as_str().unwrap();
+    for id in &ids {
+        // A function with no data this period counts as 0 rather than hiding the other's.
+        assert!(expression.contains(&format!("FILL({id}, 0)")), "{expression} adds {id}");
+    }
+    assert_eq!(int(&properties["Threshold"]), 0);
+    assert_eq!(properties["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(int(&properties["EvaluationPeriods"]), 1);
+    assert_eq!(properties["TreatMissingData"], "notBreaching");
+    let topic: Value = serde_yaml_ng::from_str("!If [HasAlarmTopic, [!Ref AlarmTopicArn], !Ref AWS::NoValue]").unwrap();
+    let alarms: Vec<(&Value, &Value)> = template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .collect();
+    assert!(alarms.len() >= 6);
+    for (name, alarm) in alarms {
+        assert_eq!(
+            alarm["Properties"]["AlarmActions"], topic,
+            "{name:?} notifies AlarmTopicArn"
+        );
+    }
+    let description = properties["AlarmDescription"].as_str().unwrap();
+    for words in ["write key", "region", "held in RetryQueue", "README, Troubleshooting"] {
+        assert!(description.contains(words), "the description says {words:?}");
+    }
+    assert!(
+        readme().contains("| **WriteKeyInvalidAlarm** ("),
+        "README, Troubleshooting has a row for the alarm"
+    );
+}
+
+#[test]
 fn secrets_are_no_echo_and_every_variable_is_one_the_code_reads() {
     let template = template();
     for parameter in ["SegmentWriteKey", "CurrentsAuthToken"] {
@@ -356,11 +416,15 @@ fn secrets_are_no_echo_and_every_variable_is_one_the_code_reads() {
         "LARGE_PAYLOAD_BUCKET",
         "SECRETS_ARN",
         "SECRETS_TTL_SECONDS",
+        "WRITE_KEY_CHECK",
+        "WRITE_KEY_CHECK_INTERVAL_SECONDS",
+        "SEGMENT_SETTINGS_ENDPOINT",
     ];
     let source: String = [
         "src/config/env.rs",
         "src/config/routes.rs",
         "src/config/delivery.rs",
+        "src/config/key_check.rs",
         "src/secrets/mod.rs",
     ]
     .iter()
@@ -413,8 +477,15 @@ fn sam_local_env_file_overrides_only_declared_variables_and_endpoints_are_never_
         let vars = &resource(&template, function)["Properties"]["Environment"]["Variables"];
         for name in declared.iter().filter(|n| n.contains("ENDPOINT")) {
             let value = &vars[name.as_str()];
-            assert!(value.as_str() != Some(""), "{function}: {name} has an empty default");
             assert!(!value.is_null(), "{function}: {name}");
+            let default = resolved(&template, &HashMap::new(), value);
+            if name == "SEGMENT_SETTINGS_ENDPOINT" {
+                // Empty on purpose: empty counts as unset (Segment's CDN for Segment's hosts),
+                // while any value would also check custom endpoints. Declared for sam local.
+                assert_eq!(default.as_deref(), Some(""), "{function}: {name}");
+            } else {
+                assert_ne!(default.as_deref(), Some(""), "{function}: {name} has an empty default");
+            }
         }
         assert_eq!(
             tagged(&vars["AWS_ENDPOINT_URL_SQS"]).1,
@@ -423,9 +494,8 @@ fn sam_local_env_file_overrides_only_declared_variables_and_endpoints_are_never_
     }
 }
 
-/// Every `{Namespace, MetricName}` pair a dashboard widget names, from metric arrays and from
-/// SEARCH expressions.
-fn dashboard_metrics(template: &Value) -> Vec<(String, String)> {
+/// BridgeDashboard's body as JSON, each `${...}` of its `!Sub` left out.
+fn dashboard(template: &Value) -> serde_json::Value {
     let (tag, body) = tagged(&resource(template, "BridgeDashboard")["Properties"]["DashboardBody"]);
     assert_eq!(tag, "!Sub");
     let mut plain = String::new();
@@ -437,7 +507,13 @@ fn dashboard_metrics(template: &Value) -> Vec<(String, String)> {
             part.split_once('}').map_or(part, |(_, rest)| rest)
         });
     }
-    let dashboard: serde_json::Value = serde_json::from_str(&plain).expect("DashboardBody is JSON");
+    serde_json::from_str(&plain).expect("DashboardBody is JSON")
+}
+
+/// Every `{Namespace, MetricName}` pair a dashboard widget names, from metric arrays and from
+/// SEARCH expressions.
+fn dashboard_metrics(template: &Value) -> Vec<(String, String)> {
+    let dashboard = dashboard(template);
     let mut found = Vec::new();
     for widget in dashboard["widgets"].as_array().unwrap() {
         for metric in widget["properties"]["metrics"].as_array().unwrap() {
@@ -490,6 +566,8 @@ fn dashboard_names_only_metrics_the_code_emits_and_shows_each_concern() {
         "SegmentLatencyMs",
         "SegmentRequests",
         "SegmentRetries",
+        "WriteKeyInvalid",
+        "WriteKeyCheckFailed",
     ] {
         assert!(shown.contains(&(NAMESPACE, name)), "the dashboard shows {name}");
     }
@@ -514,6 +592,29 @@ fn dashboard_names_only_metrics_the_code_emits_and_shows_each_concern() {
             .1
             .contains("${BridgeDashboard}")
     );
+}
+
+#[test]
+fn dashboard_shows_the_write_key_check_for_ingest_and_replay() {
+    let dashboard = dashboard(&template());
+    let mut shown = BTreeSet::new();
+    for widget in dashboard["widgets"].as_array().unwrap() {
+        for metric in widget["properties"]["metrics"].as_array().unwrap() {
+            let words: Vec<&str> = metric.as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+            if let [NAMESPACE, name, "Function", function, ..] = words[..] {
+                shown.insert((name.to_owned(), function.to_owned()));
+            }
+        }
+    }
+    for metric in [Metric::WriteKeyInvalid, Metric::WriteKeyCheckFailed] {
+        for function in ["ingest", "replay"] {
+            assert!(
+                shown.contains(&(metric.name().to_owned(), function.to_owned())),
+                "the dashboard shows {} for {function}",
+                metric.name()
+            );
+        }
+    }
 }
 
 #[test]
@@ -562,12 +663,17 @@ fn large_payload_bucket_is_private_encrypted_and_outlives_the_dead_letters() {
 fn the_runtime_secret_is_optional_and_readable_only_by_arn() {
     let template = template();
     assert_eq!(template["Parameters"]["RuntimeSecretArn"]["Default"], "");
-    for function in ["IngestFunction", "ReplayFunction"] {
+    for function in DELIVERING {
         let properties = &resource(&template, function)["Properties"];
         let variable = &properties["Environment"]["Variables"]["SECRETS_ARN"];
         assert_eq!(
             if_branches(variable),
             ("HasRuntimeSecret".into(), "!Ref RuntimeSecretArn".into())
+        );
+        assert_eq!(
+            tagged(&properties["Environment"]["Variables"]["SECRETS_TTL_SECONDS"]),
+            ("!Ref".into(), "SecretsTtlSeconds".into()),
+            "{function}"
         );
         let secret: Vec<&Value> = properties["Policies"]
             .as_sequence()
@@ -580,6 +686,70 @@ fn the_runtime_secret_is_optional_and_readable_only_by_arn() {
         assert_eq!(statement.as_sequence().unwrap().len(), 1);
         assert_eq!(statement[0]["Action"], "secretsmanager:GetSecretValue");
         assert_eq!(tagged(&statement[0]["Resource"]).1, "RuntimeSecretArn");
+    }
+}
+
+/// The statements of `function`'s inline policies under `parameters` (policy templates left out).
+fn statements(template: &Value, parameters: &HashMap<&str, &str>, function: &str) -> Vec<Value> {
+    let mut found = Vec::new();
+    for policy in resource(template, function)["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap()
+    {
+        let policy = match tag_of(policy).as_deref() {
+            Some("!If") => {
+                let parts = untag(policy);
+                let holds = named_condition(template, parameters, parts[0].as_str().unwrap());
+                &parts[if holds { 1 } else { 2 }]
+            }
+            _ => policy,
+        };
+        if let Some(statements) = policy.get("Statement").and_then(Value::as_sequence) {
+            found.extend(statements.iter().cloned());
+        }
+    }
+    found
+}
+
+#[test]
+fn with_the_runtime_secret_backfill_reads_it_and_holds_no_write_key_in_its_environment() {
+    let template = template();
+    let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:currents-segment/runtime-AbCdEf";
+    let reads_the_secret = |statements: &[Value]| {
+        statements.iter().any(|s| {
+            s["Action"] == "secretsmanager:GetSecretValue"
+                && tagged(&s["Resource"]) == ("!Ref".into(), "RuntimeSecretArn".into())
+        })
+    };
+    for routes in [
+        "",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:currents-segment/routes-AbCdEf",
+    ] {
+        let without = deployable(&[("EnableBackfill", "true"), ("RoutesSecretArn", routes)]);
+        let env = environment(&template, &without, "BackfillFunction");
+        assert_eq!(env.get("SEGMENT_WRITE_KEY").map(String::as_str), Some("wk_template"));
+        assert!(env.contains_key("ROUTES"), "ROUTES as before");
+        assert!(!env.contains_key("SECRETS_ARN"));
+        assert!(!reads_the_secret(&statements(&template, &without, "BackfillFunction")));
+
+        let with = deployable(&[
+            ("EnableBackfill", "true"),
+            ("RoutesSecretArn", routes),
+            ("RuntimeSecretArn", secret),
+        ]);
+        let env = environment(&template, &with, "BackfillFunction");
+        assert_eq!(env.get("SECRETS_ARN").map(String::as_str), Some(secret));
+        assert_eq!(env.get("SECRETS_TTL_SECONDS").map(String::as_str), Some("300"));
+        for name in ["SEGMENT_WRITE_KEY", "ROUTES"] {
+            assert!(
+                !env.contains_key(name),
+                "routes {routes:?}: no {name} beside the runtime secret"
+            );
+        }
+        assert!(
+            reads_the_secret(&statements(&template, &with, "BackfillFunction")),
+            "GetSecretValue on RuntimeSecretArn"
+        );
     }
 }
 
@@ -610,7 +780,29 @@ fn backfill_is_optional_bounded_and_reads_only_its_prefix() {
         tagged(&queue["RedrivePolicy"]["deadLetterTargetArn"]).1,
         "BackfillDeadLetterQueue.Arn"
     );
-    assert!(int(&queue["VisibilityTimeout"]) >= 6 * int(&properties["Timeout"]));
+    let timeout = int(&properties["Timeout"]);
+    // Lambda's maximum, and what the README's sizing text promises.
+    assert_eq!(timeout, 900, "BackfillFunction's Timeout");
+    assert_eq!(
+        int(&queue["VisibilityTimeout"]),
+        6 * timeout,
+        "BackfillQueue's VisibilityTimeout is 6 x the function's, as Lambda recommends"
+    );
+    let readme = readme();
+    assert!(
+        readme.contains(&format!("a {}-minute timeout", timeout / 60)),
+        "README gives the backfill timeout"
+    );
+    assert!(
+        readme.contains(&format!("{} s, Lambda's maximum", timeout)),
+        "README gives the backfill timeout in seconds"
+    );
+    let visibility = 6 * timeout;
+    let visibility = format!("{},{:03} s", visibility / 1000, visibility % 1000);
+    assert!(
+        readme.contains(&visibility),
+        "README gives the visibility timeout, {visibility}"
+    );
     let s3: Vec<&Value> = properties["Policies"]
         .as_sequence()
         .unwrap()
@@ -641,7 +833,195 @@ fn backfill_is_optional_bounded_and_reads_only_its_prefix() {
     );
 }
 
+/// The functions that deliver to Segment and read the delivery configuration.
+const DELIVERING: [&str; 3] = ["IngestFunction", "ReplayFunction", "BackfillFunction"];
+
+fn allowed_values(template: &Value, name: &str) -> Vec<String> {
+    template["Parameters"][name]["AllowedValues"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{name} has AllowedValues"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn write_key_check_parameters_reach_every_delivering_function() {
+    let template = template();
+    let parameters = &template["Parameters"];
+    assert_eq!(allowed_values(&template, "WriteKeyCheck"), ["on", "off"]);
+    assert_eq!(parameters["WriteKeyCheck"]["Default"], "on");
+    let interval = &parameters["WriteKeyCheckIntervalSeconds"];
+    assert_eq!(interval["Type"], "Number");
+    assert_eq!((int(&interval["Default"]), int(&interval["MinValue"])), (300, 1));
+    assert_eq!(parameters["SegmentSettingsEndpoint"]["Type"], "String");
+    // Empty counts as unset: a non-empty default would also check custom endpoints.
+    assert_eq!(parameters["SegmentSettingsEndpoint"]["Default"], "");
+    assert_eq!(allowed_values(&template, "SegmentRegion"), ["us", "eu", "auto"]);
+    for function in DELIVERING {
+        let vars = &resource(&template, function)["Properties"]["Environment"]["Variables"];
+        for (name, parameter) in [
+            ("WRITE_KEY_CHECK", "WriteKeyCheck"),
+            ("WRITE_KEY_CHECK_INTERVAL_SECONDS", "WriteKeyCheckIntervalSeconds"),
+            ("SEGMENT_SETTINGS_ENDPOINT", "SegmentSettingsEndpoint"),
+            ("SEGMENT_REGION", "SegmentRegion"),
+        ] {
+            assert_eq!(
+                tagged(&vars[name]),
+                ("!Ref".into(), parameter.into()),
+                "{function}: {name}"
+            );
+        }
+    }
+}
+
+/// Parameters every deploy needs, plus `overrides`.
+fn deployable<'a>(overrides: &[(&'a str, &'a str)]) -> HashMap<&'a str, &'a str> {
+    let mut parameters = HashMap::from([
+        ("SegmentWriteKey", "wk_template"),
+        ("CurrentsAuthToken", "a-token-of-sixteen-chars"),
+    ]);
+    parameters.extend(overrides.iter().copied());
+    parameters
+}
+
+/// What the code makes of `function`'s environment under `parameters`, with `local` on top
+/// (as `sam local --env-vars` would).
+fn parsed(
+    template: &Value,
+    parameters: &HashMap<&str, &str>,
+    function: &str,
+    local: &[(&str, &str)],
+) -> Result<currents_segment::config::Config, String> {
+    let mut env = environment(template, parameters, function);
+    env.extend(local.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    currents_segment::config::Config::from_lookup(|key| env.get(key).cloned()).map_err(|e| e.to_string())
+}
+
+fn key_check(config: &currents_segment::config::Config) -> KeyCheck {
+    config.routing.routes()[0].key_check.clone()
+}
+
+#[test]
+fn write_key_check_defaults_check_segment_hosts_and_leave_custom_endpoints_alone() {
+    let template = template();
+    for function in DELIVERING {
+        let defaults = parsed(&template, &deployable(&[]), function, &[]).unwrap();
+        let KeyCheck::On(on) = key_check(&defaults) else {
+            panic!("{function}: the default route is checked by default");
+        };
+        assert_eq!(on.settings_endpoint, "https://cdn.segment.com", "{function}");
+        assert_eq!(on.interval, std::time::Duration::from_secs(300), "{function}");
+        assert!(!on.follow_region, "{function}");
+        // sam local's env.json points SEGMENT_ENDPOINT at a stand-in: not checked by default.
+        let local = parsed(
+            &template,
+            &deployable(&[]),
+            function,
+            &[("SEGMENT_ENDPOINT", "http://host.docker.internal:8089")],
+        )
+        .unwrap();
+        assert_eq!(
+            key_check(&local),
+            KeyCheck::Off(KeyCheckOff::CustomEndpoint),
+            "{function}"
+        );
+        let set = [
+            ("SegmentSettingsEndpoint", "https://settings.example.com"),
+            ("WriteKeyCheckIntervalSeconds", "60"),
+        ];
+        let custom = parsed(&template, &deployable(&set), function, &[]).unwrap();
+        let KeyCheck::On(on) = key_check(&custom) else {
+            panic!("{function}: checked");
+        };
+        assert_eq!(
+            (on.settings_endpoint.as_str(), on.interval.as_secs()),
+            ("https://settings.example.com", 60),
+            "{function}"
+        );
+        let off = parsed(&template, &deployable(&[("WriteKeyCheck", "off")]), function, &[]).unwrap();
+        assert_eq!(key_check(&off), KeyCheck::Off(KeyCheckOff::Disabled), "{function}");
+        let auto = parsed(&template, &deployable(&[("SegmentRegion", "auto")]), function, &[]).unwrap();
+        assert!(key_check(&auto).on().unwrap().follow_region, "{function}: auto follows");
+    }
+}
+
+#[test]
+fn every_region_and_check_setting_the_rules_allow_starts_every_function() {
+    let template = template();
+    let regions = allowed_values(&template, "SegmentRegion");
+    let checks = allowed_values(&template, "WriteKeyCheck");
+    for region in &regions {
+        for check in &checks {
+            let parameters = deployable(&[("SegmentRegion", region), ("WriteKeyCheck", check)]);
+            let allowed = rules_allow(&template, &parameters);
+            for function in DELIVERING {
+                let started = parsed(&template, &parameters, function, &[]);
+                assert_eq!(
+                    allowed,
+                    started.is_ok(),
+                    "region {region}, check {check}: the rules allow exactly what {function} accepts ({started:?})",
+                    started = started.as_ref().err()
+                );
+            }
+        }
+    }
+}
+
 // ---- a small evaluator of the template's conditions, for the per-parameter checks ----
+
+/// The value `value` takes under `parameters`: `None` for `!Ref AWS::NoValue` (no variable),
+/// the tag and its text for what only CloudFormation knows (a resource's `!Ref`, `!Sub`).
+fn resolved(template: &Value, parameters: &HashMap<&str, &str>, value: &Value) -> Option<String> {
+    match tag_of(value).as_deref() {
+        None => Some(value.as_str().map_or_else(|| int(value).to_string(), str::to_owned)),
+        Some("!Ref") => match untag(value).as_str().unwrap() {
+            "AWS::NoValue" => None,
+            name if template["Parameters"].get(name).is_some() => Some(parameter(template, parameters, name)),
+            name => Some(format!("!Ref {name}")),
+        },
+        Some("!If") => {
+            let parts = untag(value);
+            let branch = if named_condition(template, parameters, parts[0].as_str().unwrap()) {
+                1
+            } else {
+                2
+            };
+            resolved(template, parameters, &parts[branch])
+        }
+        Some(tag) => Some(format!("{tag} {:?}", untag(value))),
+    }
+}
+
+/// A function's environment under `parameters`, as far as the template alone decides it.
+fn environment(template: &Value, parameters: &HashMap<&str, &str>, function: &str) -> HashMap<String, String> {
+    resource(template, function)["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((
+                name.as_str().unwrap().to_owned(),
+                resolved(template, parameters, value)?,
+            ))
+        })
+        .collect()
+}
+
+/// Whether every rule whose condition holds under `parameters` passes its assertions.
+fn rules_allow(template: &Value, parameters: &HashMap<&str, &str>) -> bool {
+    template["Rules"].as_mapping().unwrap().values().all(|rule| {
+        let applies = rule
+            .get("RuleCondition")
+            .is_none_or(|c| condition(template, parameters, c));
+        !applies
+            || rule["Assertions"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .all(|a| condition(template, parameters, &a["Assert"]))
+    })
+}
 
 fn untag(value: &Value) -> &Value {
     match value {
