@@ -60,7 +60,7 @@ crate::string_enum::string_enum! {
         Truncated = "Truncated",
         /// Events held (parked, never sent) because Segment's settings CDN does not know the
         /// route's write key or the source ingests in another region; also with `Route`
-        /// (ingest, replay, backfill).
+        /// (ingest, replay; backfill refuses and logs instead).
         WriteKeyInvalid = "WriteKeyInvalid",
         /// Write-key checks that ended "unknown" (timeout, 5xx, odd body): delivered as usual;
         /// also with `Route` (ingest, replay).

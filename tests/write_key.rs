@@ -112,6 +112,11 @@ async fn replay_holds_while_the_key_is_invalid_and_delivers_once_it_is_rotated()
     assert_eq!(harness.segment.requests(), 0);
     assert_eq!(harness.retry.postponed.lock().unwrap().len(), parked.len());
     assert!(emf.total("WriteKeyInvalid") > 0.0, "{emf:?}");
+    assert_eq!(
+        emf.by_route("WriteKeyInvalid", "default"),
+        Some(emf.total("WriteKeyInvalid")),
+        "{emf:?}"
+    );
     assert_eq!(harness.dead.message_count(), 0, "held, not dead-lettered");
 
     // The operator rotates the key (a new runtime secret or a redeploy): a new key is checked at

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::record::{RecordOutcome, RecordReport};
-use crate::config::{Config, DeliveryTargets};
+use crate::config::{Config, DeliveryTargets, Routing};
 use crate::metrics::{Metric, Metrics};
 use crate::park::{DeadLetterReason, PayloadStore};
 use crate::ports::{Clock, Deliver, Park, Postpone};
@@ -108,7 +108,7 @@ impl Replay {
         .await;
         let mut tally = Tally::default();
         for report in &reports {
-            record_metrics(metrics, report);
+            record_metrics(metrics, report, &self.config.routing);
             tally.add(report.outcome);
         }
         tally.log(records.len());
@@ -116,14 +116,20 @@ impl Replay {
     }
 }
 
-fn record_metrics(metrics: &mut Metrics, report: &RecordReport) {
+fn record_metrics(metrics: &mut Metrics, report: &RecordReport, routing: &Routing) {
     metrics.add(Metric::SegmentRequests, report.requests as usize);
     metrics.add(Metric::SegmentRetries, report.retries as usize);
     metrics.add(Metric::Replayed, report.delivered);
     metrics.add(Metric::Skipped, report.skipped);
     metrics.add(Metric::Parked, report.requeued);
-    metrics.add(Metric::WriteKeyInvalid, report.held);
-    metrics.add(Metric::WriteKeyCheckFailed, report.checks_failed);
+    for (route, held) in &report.held {
+        metrics.add(Metric::WriteKeyInvalid, *held);
+        metrics.add_route(Metric::WriteKeyInvalid, &routing.route(*route).name, *held);
+    }
+    metrics.add(Metric::WriteKeyCheckFailed, report.checks_failed.len());
+    for route in &report.checks_failed {
+        metrics.add_route(Metric::WriteKeyCheckFailed, &routing.route(*route).name, 1);
+    }
     // By `dead_reason`, not the outcome: a record that dead-lettered part and requeued the rest
     // ends `Requeued`, and its dead letters count too.
     if let Some(reason) = report.dead_reason {
@@ -256,7 +262,11 @@ mod tests {
         let reports = sample_reports();
         let (mut tally, mut metrics) = (Tally::default(), Metrics::default());
         for report in &reports {
-            record_metrics(&mut metrics, report);
+            record_metrics(
+                &mut metrics,
+                report,
+                &crate::config::Config::from_lookup(|_| None).unwrap().routing,
+            );
             tally.add(report.outcome);
         }
         let Tally {

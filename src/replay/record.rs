@@ -39,7 +39,7 @@ impl RecordOutcome {
 }
 
 /// What one record cost and settled, for metrics.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct RecordReport {
     pub outcome: RecordOutcome,
     pub requests: u32,
@@ -51,10 +51,10 @@ pub(crate) struct RecordReport {
     /// whose rest was requeued, whose outcome is then `Requeued`.
     pub dead_reason: Option<DeadLetterReason>,
     pub requeued: usize,
-    /// Messages held, not sent, because their route's write key or region is bad.
-    pub held: usize,
-    /// Write-key checks this record made that ended "unknown" (delivered as usual).
-    pub checks_failed: usize,
+    /// Messages held, not sent, because their route's write key or region is bad, by route.
+    pub held: Vec<(RouteId, usize)>,
+    /// Routes whose write-key check this record made ended "unknown" (delivered as usual).
+    pub checks_failed: Vec<RouteId>,
 }
 
 /// What a record's deliveries left to settle.
@@ -96,8 +96,8 @@ impl RecordReport {
                 _ => None,
             },
             requeued: 0,
-            held: 0,
-            checks_failed: 0,
+            held: Vec::new(),
+            checks_failed: Vec::new(),
         }
     }
 
@@ -240,14 +240,14 @@ impl Replay {
             .key_health
             .plans(&routes, &self.config.routing, &self.targets)
             .await;
-        report.checks_failed = plans.failed_checks.len();
+        report.checks_failed.clone_from(&plans.failed_checks);
         for (route, messages) in &groups {
             let name = &self.config.routing.route(*route).name;
             let delivery = match plans.get(*route) {
                 Some(Plan::Hold(hold)) => {
                     tracing::error!(route = %name, cause = hold.code(), events = messages.len(),
                         "Held parked events for a write key Segment would drop; not sent. Fix the route's write key or region (README, Troubleshooting).");
-                    report.held += messages.len();
+                    report.held.push((*route, messages.len()));
                     DeliveryReport::held(messages.len(), hold.last_error(name))
                 }
                 Some(Plan::Send(target)) => self.deliver(target, messages, deadline).await,
@@ -287,7 +287,7 @@ impl Replay {
         left: Leftovers,
         report: RecordReport,
     ) -> RecordReport {
-        let settled = self.settle(left.dead, report, left.invalid).await;
+        let settled = self.settle(left.dead, report.clone(), left.invalid).await;
         if settled.outcome == RecordOutcome::Unsettled {
             return settled;
         }
