@@ -1,6 +1,11 @@
 //! End to end through the real binaries under `cargo lambda watch`: Braze's POST goes to the
 //! ingest function URL emulation over HTTP, replay is invoked with the SQS event read from moto.
 //! `scripts/test` starts watch and moto and sets the E2E_* variables.
+//!
+//! The functions read their write key from a runtime secret in moto (`E2E_SECRET_ARN`, re-read
+//! every second) and check it against Segment's settings CDN, which each test's wiremock on
+//! `E2E_SEGMENT_PORT` stands in for too (one-second verdicts). The tests share that watch, that
+//! port and that secret, so they run one at a time ([`SERIAL`]).
 
 mod common;
 
@@ -10,7 +15,13 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::Client;
 use serde_json::Value;
 use wiremock::matchers::{basic_auth, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+/// One test at a time: they share the watch, the Segment port and the runtime secret.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The write key `scripts/test` puts in the runtime secret.
+const E2E_WRITE_KEY: &str = "e2e-write-key";
 
 /// How many events the sample batch (`all-events.json`) holds.
 fn sample_len() -> u64 {
@@ -88,6 +99,56 @@ impl Env {
     }
 }
 
+/// The Segment stand-in on `E2E_SEGMENT_PORT`, where the functions send batches and ask for
+/// settings. The previous test's stand-in may still be letting go of the port: retry a while.
+async fn segment_stand_in() -> MockServer {
+    let port: u16 = env("E2E_SEGMENT_PORT").parse().expect("E2E_SEGMENT_PORT is a port");
+    let mut tries = 0;
+    let listener = loop {
+        match std::net::TcpListener::bind(("127.0.0.1", port)) {
+            Ok(listener) => break listener,
+            Err(_) if tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("cannot listen on the Segment port {port}: {error}"),
+        }
+    };
+    MockServer::builder().listener(listener).start().await
+}
+
+/// The settings CDN path Segment's SDKs read for `write_key`.
+fn settings_path(write_key: &str) -> String {
+    format!("/v1/projects/{write_key}/settings")
+}
+
+/// Every `POST /v1/batch` the stand-in received, in order (settings requests left out).
+async fn batches(segment: &MockServer) -> Vec<Request> {
+    let requests = segment.received_requests().await.expect("recording is on");
+    requests
+        .into_iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == "/v1/batch")
+        .collect()
+}
+
+/// How many settings requests the stand-in received for `write_key`.
+async fn settings_requests(segment: &MockServer, write_key: &str) -> usize {
+    let requests = segment.received_requests().await.expect("recording is on");
+    let wanted = settings_path(write_key);
+    requests
+        .iter()
+        .filter(|r| r.method.as_str() == "GET" && r.url.path() == wanted)
+        .count()
+}
+
+/// The `messageId`s of `batches`, in order.
+fn batch_ids(batches: &[Request]) -> Vec<String> {
+    batches
+        .iter()
+        .flat_map(|r| common::message_ids(&serde_json::from_slice(&r.body).expect("JSON batch")))
+        .collect()
+}
+
 fn file(path: &str) -> Vec<u8> {
     std::fs::read(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
@@ -99,13 +160,16 @@ fn counts(body: &Value) -> [u64; 5] {
 #[tokio::test]
 #[ignore = "needs cargo lambda watch and moto: run scripts/test"]
 async fn braze_to_segment_through_the_real_binaries() {
+    let _serial = SERIAL.lock().await;
     let env = Env::new().await;
-    let port: u16 = std::env::var("E2E_SEGMENT_PORT")
-        .expect("E2E_SEGMENT_PORT")
-        .parse()
-        .unwrap();
-    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-    let segment = MockServer::builder().listener(listener).start().await;
+    let segment = segment_stand_in().await;
+    // The runtime secret's key is one Segment knows: the check passes (rather than failing
+    // open on the stand-in's default 404), so every batch below goes out as it would in AWS.
+    Mock::given(method("GET"))
+        .and(path(settings_path(E2E_WRITE_KEY)))
+        .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
+        .mount(&segment)
+        .await;
 
     // A wrong token is refused before anything else happens.
     let (status, _) = env.post_currents("wrong", file("tests/fixtures/all-events.json")).await;
@@ -120,7 +184,7 @@ async fn braze_to_segment_through_the_real_binaries() {
     let (status, body) = env.post_currents(TOKEN, file("tests/fixtures/all-events.json")).await;
     assert_eq!((status, counts(&body)), (200, [n, 0, n, 0, 0]), "{body}");
     drop(outage);
-    let failed_attempts = segment.received_requests().await.unwrap().len();
+    let failed_attempts = batches(&segment).await.len();
     assert!(failed_attempts >= 1, "ingest tried Segment before parking");
 
     // Segment back: replay, invoked with the SQS event read from the queue, delivers each once.
@@ -135,7 +199,7 @@ async fn braze_to_segment_through_the_real_binaries() {
     assert!(!event.records.is_empty());
     let response = env.invoke_replay(&event).await;
     assert_eq!(response["batchItemFailures"], serde_json::json!([]), "{response}");
-    let mut ids = common::delivered_ids(&segment, failed_attempts).await;
+    let mut ids = batch_ids(&batches(&segment).await[failed_attempts..]);
     assert_eq!(ids.len() as u64, n);
     ids.sort();
     ids.dedup();
@@ -159,12 +223,16 @@ async fn braze_to_segment_through_the_real_binaries() {
     );
 
     // The committed expired sample goes to the dead-letter queue and never to Segment.
-    let before = segment.received_requests().await.unwrap().len();
+    let before = batches(&segment).await.len();
     let expired: SqsEvent = serde_json::from_slice(&file("events/replay-expired.json")).unwrap();
     let response = env.invoke_replay(&expired).await;
     assert_eq!(response["batchItemFailures"], serde_json::json!([]));
-    assert_eq!(segment.received_requests().await.unwrap().len(), before);
+    assert_eq!(batches(&segment).await.len(), before);
     let dead = env.drain(&env.dead_url).await;
     let envelope: Value = serde_json::from_str(dead[0].body.as_deref().unwrap()).unwrap();
     assert_eq!(envelope["reason"], "expired");
+    assert!(
+        settings_requests(&segment, E2E_WRITE_KEY).await >= 1,
+        "the functions checked the key against the settings stand-in"
+    );
 }
