@@ -5,7 +5,8 @@
 //! The functions read their write key from a runtime secret in moto (`E2E_SECRET_ARN`, re-read
 //! every second) and check it against Segment's settings CDN, which each test's wiremock on
 //! `E2E_SEGMENT_PORT` stands in for too (one-second verdicts). The tests share that watch, that
-//! port and that secret, so they run one at a time ([`SERIAL`]).
+//! port and that secret, so they run one at a time ([`SERIAL`]) and a test that rotates the key
+//! puts it back before the next one starts, pass or fail ([`RuntimeSecret`]).
 
 mod common;
 
@@ -13,6 +14,8 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::QueueAttributeName;
+use base64::Engine;
 use serde_json::Value;
 use wiremock::matchers::{basic_auth, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -20,8 +23,15 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 /// One test at a time: they share the watch, the Segment port and the runtime secret.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Longer than `SECRETS_TTL_SECONDS` and `WRITE_KEY_CHECK_INTERVAL_SECONDS` (1 s each in
+/// `scripts/test`): after this wait, the next invocation re-reads the secret and re-checks a key.
+const SETTLE: Duration = Duration::from_millis(1_600);
+
 /// The write key `scripts/test` puts in the runtime secret.
 const E2E_WRITE_KEY: &str = "e2e-write-key";
+
+/// Segment's settings CDN's 404 body for a write key it does not know.
+const INVALID_KEY_BODY: &str = "Cannot GET - Invalid path or write key provided.";
 
 /// How many events the sample batch (`all-events.json`) holds.
 fn sample_len() -> u64 {
@@ -149,6 +159,150 @@ fn batch_ids(batches: &[Request]) -> Vec<String> {
         .collect()
 }
 
+/// The `Authorization` header Segment's HTTP API expects for `write_key` (Basic, empty password).
+fn basic(write_key: &str) -> String {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{write_key}:"));
+    format!("Basic {token}")
+}
+
+/// A Secrets Manager client for moto (`SECRETS_ENDPOINT`, set by `scripts/test`).
+fn secrets_client() -> aws_sdk_secretsmanager::Client {
+    use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(env("SECRETS_ENDPOINT"))
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}
+
+async fn put_secret(client: &aws_sdk_secretsmanager::Client, arn: &str, text: &str) {
+    client
+        .put_secret_value()
+        .secret_id(arn)
+        .secret_string(text)
+        .send()
+        .await
+        .expect("moto stores the secret");
+}
+
+/// The watch's runtime secret. A rotation is put back when the test ends, by
+/// [`RuntimeSecret::restore`] or, if the test fails first, on drop; either way the next test
+/// starts after the functions could have re-read it.
+struct RuntimeSecret {
+    client: aws_sdk_secretsmanager::Client,
+    arn: String,
+    original: String,
+    rotated: bool,
+}
+
+impl RuntimeSecret {
+    async fn open() -> Self {
+        let client = secrets_client();
+        let arn = env("E2E_SECRET_ARN");
+        let current = client
+            .get_secret_value()
+            .secret_id(&arn)
+            .version_stage("AWSCURRENT")
+            .send()
+            .await
+            .expect("the runtime secret scripts/test created");
+        Self {
+            original: current.secret_string.expect("a SecretString"),
+            client,
+            arn,
+            rotated: false,
+        }
+    }
+
+    /// The write key the secret held when the test started.
+    fn original_key(&self) -> String {
+        let values: Value = serde_json::from_str(&self.original).expect("the secret is a JSON object");
+        values["SEGMENT_WRITE_KEY"]
+            .as_str()
+            .expect("SEGMENT_WRITE_KEY")
+            .to_owned()
+    }
+
+    /// A rotation: the same secret with another `SEGMENT_WRITE_KEY`.
+    async fn rotate(&mut self, write_key: &str) {
+        let mut values: Value = serde_json::from_str(&self.original).unwrap();
+        values["SEGMENT_WRITE_KEY"] = Value::from(write_key);
+        self.rotated = true;
+        put_secret(&self.client, &self.arn, &values.to_string()).await;
+    }
+
+    async fn restore(mut self) {
+        put_secret(&self.client, &self.arn, &self.original).await;
+        self.rotated = false;
+        tokio::time::sleep(SETTLE).await;
+    }
+}
+
+impl Drop for RuntimeSecret {
+    fn drop(&mut self) {
+        if !self.rotated {
+            return;
+        }
+        // The test failed after a rotation. Put the secret back from a thread of its own (this
+        // one may be a runtime's); a failure here must not panic again while unwinding.
+        let (arn, original) = (self.arn.clone(), self.original.clone());
+        let restore = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                put_secret(&secrets_client(), &arn, &original).await;
+                tokio::time::sleep(SETTLE).await;
+            });
+        });
+        if restore.join().is_err() {
+            eprintln!("could not put the runtime secret back; other e2e tests may fail");
+        }
+    }
+}
+
+/// Messages in a queue, visible, in flight or delayed (moto's counts are exact).
+async fn depth(sqs: &Client, url: &str) -> u64 {
+    let names = [
+        QueueAttributeName::ApproximateNumberOfMessages,
+        QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+    ];
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .set_attribute_names(Some(names.to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default();
+    names
+        .iter()
+        .map(|name| attributes.get(name).map_or(0, |n| n.parse::<u64>().unwrap()))
+        .sum()
+}
+
+/// The `messageId`s replay reported as batch-item failures.
+fn failed_ids(response: &Value) -> Vec<String> {
+    let failures = response["batchItemFailures"].as_array().expect("batchItemFailures");
+    let mut ids: Vec<String> = failures
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn record_ids(records: &[SqsMessage]) -> Vec<String> {
+    let mut ids: Vec<String> = records.iter().map(|r| r.message_id.clone().unwrap()).collect();
+    ids.sort();
+    ids
+}
+
 fn file(path: &str) -> Vec<u8> {
     std::fs::read(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
@@ -235,4 +389,142 @@ async fn braze_to_segment_through_the_real_binaries() {
         settings_requests(&segment, E2E_WRITE_KEY).await >= 1,
         "the functions checked the key against the settings stand-in"
     );
+}
+
+/// Issue 20: revoke -> held -> rotate -> delivered, through the real binaries, with the runtime
+/// secret and the settings stand-in doing what Secrets Manager and Segment's CDN do in AWS.
+#[tokio::test]
+#[ignore = "needs cargo lambda watch and moto: run scripts/test"]
+async fn a_revoked_key_is_held_by_the_real_binaries_until_the_secret_is_rotated() {
+    const ROTATED: &str = "e2e-rotated-key";
+    let _serial = SERIAL.lock().await;
+    let env = Env::new().await;
+    let mut secret = RuntimeSecret::open().await;
+    let revoked = secret.original_key();
+    assert_ne!(revoked, ROTATED);
+    let segment = segment_stand_in().await;
+    // Segment's CDN no longer knows the secret's key; it knows the one the operator rotates to.
+    Mock::given(method("GET"))
+        .and(path(settings_path(&revoked)))
+        .respond_with(ResponseTemplate::new(404).set_body_string(INVALID_KEY_BODY))
+        .mount(&segment)
+        .await;
+    let known = serde_json::json!({"integrations": {"Segment.io": {"apiKey": ROTATED}}});
+    Mock::given(method("GET"))
+        .and(path(settings_path(ROTATED)))
+        .respond_with(ResponseTemplate::new(200).set_body_json(known))
+        .mount(&segment)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/batch"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&segment)
+        .await;
+    // An earlier test's verdict on the key may still be fresh: let it age past the interval.
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(depth(&env.sqs, &env.retry_url).await, 0, "RetryQueue starts empty");
+    let dead_before = depth(&env.sqs, &env.dead_url).await;
+
+    // Revoked: ingest answers 200, parks every sendable event, and sends Segment nothing.
+    let n = sample_len();
+    let (status, body) = env.post_currents(TOKEN, file("tests/fixtures/all-events.json")).await;
+    let [received, delivered, parked, skipped, dead_lettered] = counts(&body);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        received,
+        delivered + parked + skipped + dead_lettered,
+        "counts add up: {body}"
+    );
+    let sendable = received - skipped - dead_lettered;
+    assert_eq!((received, sendable, delivered, parked), (n, n, 0, sendable), "{body}");
+    assert!(batches(&segment).await.is_empty(), "nothing sent to a revoked key");
+    assert!(
+        settings_requests(&segment, &revoked).await >= 1,
+        "ingest checked the key"
+    );
+
+    // What ingest parked: every sendable message, held for the key, never naming it.
+    let held = common::sqs::receive_all(&env.sqs, &env.retry_url, false).await;
+    let mut parked_ids = Vec::new();
+    for record in &held {
+        let text = record.body.as_deref().unwrap();
+        assert!(!text.contains(&revoked), "the key never reaches an envelope");
+        let envelope: Value = serde_json::from_str(text).unwrap();
+        let last_error = envelope["last_error"].as_str().unwrap();
+        assert!(last_error.starts_with("write_key_invalid"), "{last_error}");
+        for message in envelope["messages"].as_array().unwrap() {
+            parked_ids.push(message["messageId"].as_str().unwrap().to_owned());
+        }
+    }
+    parked_ids.sort();
+    assert_eq!(parked_ids.len() as u64, parked, "each parked event in one envelope");
+
+    // Still revoked: replay sends nothing and keeps every record (it postpones them).
+    let mut event = SqsEvent::default();
+    event.records = held.clone();
+    let response = env.invoke_replay(&event).await;
+    assert_eq!(
+        failed_ids(&response),
+        record_ids(&held),
+        "every record kept: {response}"
+    );
+    assert!(
+        batches(&segment).await.is_empty(),
+        "replay sends nothing to a revoked key"
+    );
+
+    // The operator rotates the key in the secret. Once the functions re-read it (TTL) the new
+    // key is checked at once; make the held records visible again, as their backoff ending would.
+    secret.rotate(ROTATED).await;
+    tokio::time::sleep(SETTLE).await;
+    for record in &held {
+        env.sqs
+            .change_message_visibility()
+            .queue_url(&env.retry_url)
+            .receipt_handle(record.receipt_handle.clone().unwrap())
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+    }
+    let again = common::sqs::receive_all(&env.sqs, &env.retry_url, false).await;
+    assert_eq!(record_ids(&again), record_ids(&held));
+    event.records = again.clone();
+    let response = env.invoke_replay(&event).await;
+    assert_eq!(response["batchItemFailures"], serde_json::json!([]), "{response}");
+    // No failures: Lambda's event source deletes the whole batch.
+    common::sqs::delete_all(&env.sqs, &env.retry_url, &again).await;
+
+    // Segment got every parked message exactly once, with the new key only.
+    let sent = batches(&segment).await;
+    assert!(!sent.is_empty());
+    for request in &sent {
+        let authorization = request.headers.get("authorization").map(|v| v.to_str().unwrap());
+        assert_eq!(
+            authorization,
+            Some(basic(ROTATED).as_str()),
+            "sent with the rotated key"
+        );
+    }
+    let mut delivered_ids = batch_ids(&sent);
+    delivered_ids.sort();
+    assert_eq!(
+        delivered_ids, parked_ids,
+        "every parked messageId delivered exactly once"
+    );
+    assert_eq!(depth(&env.sqs, &env.retry_url).await, 0, "RetryQueue empty");
+    assert_eq!(
+        depth(&env.sqs, &env.dead_url).await,
+        dead_before,
+        "nothing dead-lettered"
+    );
+
+    // Neither key ever appears in the functions' log lines.
+    if let Ok(log) = std::env::var("E2E_WATCH_LOG") {
+        let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{log}: {e}"));
+        for key in [revoked.as_str(), ROTATED] {
+            assert!(!text.contains(key), "a write key in {log}");
+        }
+    }
+    secret.restore().await;
 }
