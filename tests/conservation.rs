@@ -5,10 +5,17 @@
 //! window, at 48 h − 1 s, 48 h and 48 h + 1 s after each envelope's first failure. Time is
 //! tokio's paused time plus a wall clock that moves on every reading.
 //!
+//! Some cases also revoke, restore or break the check of a route's write key between
+//! invocations (before a Braze post or resend, or a replay round), on either route, with the
+//! write-key verdict good for 1 s of tokio's clock; the settings CDN and the fake Segment both
+//! know when each key changed.
+//!
 //! Every event's state is checked against what the fake Segment and the queues recorded, after
 //! each invocation and at the end; each answer's counts against the same records. Nothing may
-//! reach Segment at or after `first_failed_at + 48 h`. The run counts which branches its cases
-//! reached and fails if the interesting ones were too rare.
+//! reach Segment at or after `first_failed_at + 48 h`, nor under a write key that had been
+//! invalid for the verdict interval or longer when the invocation began; an event held for its
+//! key is never lost, but delivered once the key is back, or dead-lettered as `expired`. The run
+//! counts which branches its cases reached and fails if the interesting ones were too rare.
 
 mod common;
 
@@ -21,15 +28,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use common::{AdvancingClock, Harness, WRITE_KEY, bearer, config, counts, fixture, post, sqs_event};
 use currents_segment::config::SegmentTarget;
-use currents_segment::ports::{AttemptError, Deliver};
+use currents_segment::ports::{AttemptError, Deliver, SettingsAnswer};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, FileFailurePersistence, RngSeed, TestRunner};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+use tokio::time::Instant;
 
 /// Cases per run: enough for the coverage floors below, small enough for the mutation loop.
-const CASES: u32 = 96;
+/// (96 before key changes; events held for a key take some cases from the other branches.)
+const CASES: u32 = 128;
 /// The fixed seed those cases come from.
 const SEED: u64 = 0x0c05_5e55_0048;
 /// `REPLAY_MAX_AGE_HOURS` at its default.
@@ -43,6 +52,13 @@ const SEGMENT_BATCH_BYTES: usize = 480_000;
 /// A large event's JSON is padded to this length: its message stays under Segment's 32,000
 /// bytes, and 16 of them overflow one batch.
 const LARGE_EVENT: usize = 30_000;
+/// `WRITE_KEY_CHECK_INTERVAL_SECONDS` in every case: how long a verdict may be used.
+const KEY_INTERVAL: Duration = Duration::from_secs(1);
+/// Steps a key may change before: Braze's post and two resends, two rounds hours apart, two
+/// rounds on the window's end, the sweep past it. A case with fewer uses the first ones.
+const KEY_STEPS: usize = 8;
+/// The start of a held envelope's `last_error`.
+const KEY_INVALID: &str = "write_key_invalid";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
@@ -93,6 +109,27 @@ struct Round {
     refuse_dead: bool,
 }
 
+/// What Segment's settings CDN answers for a write key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyAnswer {
+    /// 200 with settings: deliver.
+    Valid,
+    /// 404 with Segment's invalid-key text: hold.
+    Invalid,
+    /// A 503: the check fails open, deliver.
+    Unknown,
+}
+
+/// A route's write key changing between two invocations.
+#[derive(Debug, Clone, Copy)]
+struct KeyChange {
+    route_b: bool,
+    answer: KeyAnswer,
+    /// Tokio time that passes after the change: below `KEY_INTERVAL`, an instance's verdict
+    /// may still be the old one; at it, no verdict from before the change is fresh.
+    wait_ms: u64,
+}
+
 #[derive(Debug, Clone)]
 struct Case {
     events: Vec<EventSpec>,
@@ -107,6 +144,8 @@ struct Case {
     hours: Vec<Round>,
     /// Rounds at `first_failed_at + 48 h + at` seconds, one envelope per invocation.
     boundaries: Vec<Round>,
+    /// The key change before each step, if any (empty: both keys stay valid).
+    keys: Vec<Option<KeyChange>>,
 }
 
 fn shape(good: u32) -> impl Strategy<Value = Shape> {
@@ -156,6 +195,56 @@ fn round(at: std::ops::RangeInclusive<i64>) -> impl Strategy<Value = Round> {
     })
 }
 
+/// A key change as drawn: on the route most events take (`main`) or the other; turning the key
+/// invalid when it is not and valid when it is (`flip`), or breaking the settings CDN for it.
+/// Drawn so, a revoked key is mostly restored later; [`resolve_keys`] makes the answers plain.
+#[derive(Debug, Clone, Copy)]
+struct KeyDraw {
+    main: bool,
+    flip: bool,
+    wait_ms: u64,
+}
+
+fn key_draw() -> impl Strategy<Value = KeyDraw> {
+    let wait_ms = prop::sample::select(vec![0_u64, 500, 1_000, 1_000, 1_000, 1_000]);
+    (prop::bool::weighted(0.8), prop::bool::weighted(0.85), wait_ms).prop_map(|(main, flip, wait_ms)| KeyDraw {
+        main,
+        flip,
+        wait_ms,
+    })
+}
+
+/// Most cases keep both keys valid throughout, so the other branches stay as common.
+fn key_draws() -> impl Strategy<Value = Vec<Option<KeyDraw>>> {
+    prop_oneof![
+        3 => Just(Vec::new()),
+        2 => prop::collection::vec(prop::option::weighted(0.6, key_draw()), KEY_STEPS),
+    ]
+}
+
+/// Each drawn change as the answer the settings CDN gives from then on.
+fn resolve_keys(draws: &[Option<KeyDraw>], request_b: bool) -> Vec<Option<KeyChange>> {
+    // Whether each route's key (default, brand-b) is invalid so far.
+    let mut invalid = [false; 2];
+    let resolve = |draw: &Option<KeyDraw>| {
+        let draw = draw.as_ref()?;
+        let route_b = draw.main == request_b;
+        let was_invalid = &mut invalid[usize::from(route_b)];
+        let answer = match (draw.flip, *was_invalid) {
+            (false, _) => KeyAnswer::Unknown,
+            (true, true) => KeyAnswer::Valid,
+            (true, false) => KeyAnswer::Invalid,
+        };
+        *was_invalid = answer == KeyAnswer::Invalid;
+        Some(KeyChange {
+            route_b,
+            answer,
+            wait_ms: draw.wait_ms,
+        })
+    };
+    draws.iter().map(resolve).collect()
+}
+
 fn case() -> impl Strategy<Value = Case> {
     let events = prop_oneof![
         6 => (prop::collection::vec(event_spec(6, 6), 1..=20), Just(false)),
@@ -172,12 +261,13 @@ fn case() -> impl Strategy<Value = Case> {
         prop::collection::vec(round(1..=15), 0..=2),
         prop::collection::vec(round(-1..=1), 1..=2),
     );
-    (events, park_max, setup, rounds).prop_map(
+    (events, park_max, setup, rounds, key_draws()).prop_map(
         |(
             (mut events, large),
             park_max,
             (request_b, ingest_down, retry_after_ms, refuse_first_park),
             (hours, mut boundaries),
+            key_draws,
         )| {
             boundaries.sort_by_key(|r| r.at);
             // A large case exists to park an envelope over one Segment batch: let it, mostly.
@@ -194,6 +284,7 @@ fn case() -> impl Strategy<Value = Case> {
                 refuse_first_park,
                 hours,
                 boundaries,
+                keys: resolve_keys(&key_draws, request_b),
             }
         },
     )
@@ -260,6 +351,8 @@ struct Env {
     events: Vec<Value>,
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    last_error: String,
 }
 
 impl Env {
@@ -280,16 +373,32 @@ struct Sent {
     sent_at: OffsetDateTime,
     ids: Vec<String>,
     ok: bool,
+    /// What the settings CDN answered for the request's write key, and for how long it had
+    /// answered that when the invocation began.
+    key: (KeyAnswer, Duration),
+}
+
+/// A write key's answer on the settings CDN, and since when (tokio's clock).
+#[derive(Clone, Copy)]
+struct KeyState {
+    answer: KeyAnswer,
+    since: Instant,
 }
 
 /// Segment, answering by content: 503 to everything while down, 400 to a batch holding a poison
-/// message, 503 to a batch holding a message still flaky; 200 otherwise.
+/// message, 503 to a batch holding a message still flaky; 200 otherwise. It knows each write
+/// key's state on the settings CDN, to tell the key each request was sent under.
 struct FakeSegment {
     down: AtomicBool,
     retry_after: Option<Duration>,
     poison: HashSet<String>,
     flaky: Mutex<HashMap<String, u8>>,
     sent: Mutex<Vec<Sent>>,
+    /// By write key; a key not here has been valid since `created`.
+    keys: Mutex<HashMap<&'static str, KeyState>>,
+    created: Instant,
+    /// When the current invocation began.
+    began: Mutex<Instant>,
 }
 
 impl FakeSegment {
@@ -313,7 +422,35 @@ impl FakeSegment {
             poison,
             flaky: Mutex::new(flaky),
             sent: Mutex::new(Vec::new()),
+            keys: Mutex::new(HashMap::new()),
+            created: Instant::now(),
+            began: Mutex::new(Instant::now()),
         })
+    }
+
+    fn key(&self, write_key: &str) -> KeyState {
+        let keys = self.keys.lock().unwrap();
+        keys.get(write_key).copied().unwrap_or(KeyState {
+            answer: KeyAnswer::Valid,
+            since: self.created,
+        })
+    }
+
+    /// From now on the settings CDN answers `answer` for `write_key` (since its first such
+    /// answer, when it already did).
+    fn set_key(&self, write_key: &'static str, answer: KeyAnswer) {
+        if self.key(write_key).answer != answer {
+            let since = Instant::now();
+            self.keys.lock().unwrap().insert(write_key, KeyState { answer, since });
+        }
+    }
+
+    /// What the settings CDN answered for `write_key`, and for how long, when the current
+    /// invocation began.
+    fn key_at_start(&self, write_key: &str) -> (KeyAnswer, Duration) {
+        let state = self.key(write_key);
+        let began = *self.began.lock().unwrap();
+        (state.answer, began.saturating_duration_since(state.since))
     }
 
     fn answer(&self, ids: &[String]) -> Result<(), AttemptError> {
@@ -358,6 +495,7 @@ impl Deliver for FakeSegment {
             sent_at: body.sent_at,
             ids,
             ok: answer.is_ok(),
+            key: self.key_at_start(target.write_key.expose()),
         });
         answer
     }
@@ -378,6 +516,17 @@ struct Seen {
     retry_cut_at_window_end: bool,
     expired_at_48h: bool,
     expired_after_48h: bool,
+    /// Events held for their route's write key: parked by ingest or kept by replay unsent.
+    held: bool,
+    held_in_replay: bool,
+    held_then_delivered: bool,
+    held_then_expired: bool,
+    /// An envelope expired while its key was invalid, its `last_error` naming the key.
+    expired_naming_key: bool,
+    /// A request under a key revoked less than the interval before: a verdict still fresh.
+    sent_on_fresh_verdict: bool,
+    /// A delivery while the settings CDN had failed for the whole interval (fail open).
+    failed_open: bool,
 }
 
 /// Cases per branch over the run.
@@ -396,10 +545,18 @@ struct Tally {
     retry_cut_at_window_end: u32,
     expired_at_48h: u32,
     expired_after_48h: u32,
+    with_key_changes: u32,
+    held: u32,
+    held_in_replay: u32,
+    held_then_delivered: u32,
+    held_then_expired: u32,
+    expired_naming_key: u32,
+    sent_on_fresh_verdict: u32,
+    failed_open: u32,
 }
 
 impl Tally {
-    fn add(&mut self, seen: Seen) {
+    fn add(&mut self, case: &Case, seen: Seen) {
         self.cases += 1;
         self.parked_at_ingest += u32::from(seen.parked_at_ingest);
         self.resent_by_braze += u32::from(seen.resent_by_braze);
@@ -413,6 +570,14 @@ impl Tally {
         self.retry_cut_at_window_end += u32::from(seen.retry_cut_at_window_end);
         self.expired_at_48h += u32::from(seen.expired_at_48h);
         self.expired_after_48h += u32::from(seen.expired_after_48h);
+        self.with_key_changes += u32::from(case.keys.iter().any(Option::is_some));
+        self.held += u32::from(seen.held);
+        self.held_in_replay += u32::from(seen.held_in_replay);
+        self.held_then_delivered += u32::from(seen.held_then_delivered);
+        self.held_then_expired += u32::from(seen.held_then_expired);
+        self.expired_naming_key += u32::from(seen.expired_naming_key);
+        self.sent_on_fresh_verdict += u32::from(seen.sent_on_fresh_verdict);
+        self.failed_open += u32::from(seen.failed_open);
     }
 }
 
@@ -455,6 +620,10 @@ struct World<'c> {
     repeatable: HashSet<String>,
     /// Routes that Segment or RetryQueue received messages for.
     routes: HashSet<String>,
+    /// Ids held for their route's write key at least once.
+    held: HashSet<String>,
+    /// Key-change steps taken so far.
+    key_steps: usize,
     seen: Seen,
 }
 
@@ -463,6 +632,7 @@ impl<'c> World<'c> {
         let park_max = case.park_max.to_string();
         let mut harness = Harness::new(config(&[
             ("PARK_MESSAGE_MAX_BYTES", &park_max),
+            ("WRITE_KEY_CHECK_INTERVAL_SECONDS", "1"),
             ("ROUTES", &format!(r#"{{"{ROUTE_B}":{{"write_key":"{ROUTE_B_KEY}"}}}}"#)),
             (
                 "APP_ROUTES",
@@ -484,7 +654,95 @@ impl<'c> World<'c> {
             first_failed: HashMap::new(),
             repeatable: HashSet::new(),
             routes: HashSet::new(),
+            held: HashSet::new(),
+            key_steps: 0,
             seen: Seen::default(),
+        }
+    }
+
+    /// The case's key change for this step, if any: the settings CDN answers anew for the
+    /// route's key, then `wait_ms` of tokio time pass (the wall clock follows).
+    async fn key_step(&mut self) {
+        let step = self.key_steps;
+        self.key_steps += 1;
+        let Some(change) = self.case.keys.get(step).copied().flatten() else {
+            return;
+        };
+        let key = if change.route_b { ROUTE_B_KEY } else { WRITE_KEY };
+        let settings = &self.harness.settings;
+        match change.answer {
+            KeyAnswer::Valid => settings.answer(key, SettingsAnswer::Found(b"{}".to_vec())),
+            KeyAnswer::Invalid => settings.revoke(key),
+            KeyAnswer::Unknown => settings.answer(key, SettingsAnswer::Failed("settings answered HTTP 503".into())),
+        }
+        self.segment.set_key(key, change.answer);
+        tokio::time::advance(Duration::from_millis(change.wait_ms)).await;
+    }
+
+    /// An invocation begins now: the instant verdicts are judged against.
+    fn begin(&self) {
+        *self.segment.began.lock().unwrap() = Instant::now();
+    }
+
+    /// What `route`'s key answered for at least the verdict interval before the invocation
+    /// began, so every verdict this invocation uses says so; `None` after a recent change.
+    fn settled_key(&self, route: &str) -> Option<KeyAnswer> {
+        let key = if route == ROUTE_B { ROUTE_B_KEY } else { WRITE_KEY };
+        let (answer, held_for) = self.segment.key_at_start(key);
+        (held_for >= KEY_INTERVAL).then_some(answer)
+    }
+
+    /// No request since `mark` went out under a write key that had been invalid for the verdict
+    /// interval when the invocation began; notes the requests made on a verdict still fresh and
+    /// those the failing check let through.
+    fn check_keys(&mut self, mark: Mark) {
+        for sent in &self.segment.sent.lock().unwrap()[mark.sent..] {
+            match sent.key {
+                (KeyAnswer::Invalid, invalid_for) => {
+                    assert!(
+                        invalid_for < KEY_INTERVAL,
+                        "{:?} sent to route {} under a write key invalid for {invalid_for:?} (ok: {})",
+                        sent.ids,
+                        sent.route,
+                        sent.ok
+                    );
+                    self.seen.sent_on_fresh_verdict = true;
+                }
+                (KeyAnswer::Unknown, failing_for) => {
+                    self.seen.failed_open |= sent.ok && failing_for >= KEY_INTERVAL;
+                }
+                (KeyAnswer::Valid, _) => {}
+            }
+        }
+    }
+
+    /// A new RetryQueue or DeadLetterQueue envelope against its route's key: held (its
+    /// `last_error` naming the key) exactly when the key is invalid. Notes held ids.
+    fn check_hold(&mut self, env: &Env) {
+        let held = env.last_error.starts_with(KEY_INVALID);
+        let settled = self.settled_key(&env.route);
+        match env.reason.as_deref() {
+            None => {
+                match settled {
+                    Some(KeyAnswer::Invalid) => assert!(
+                        held && env.last_error.contains(&format!("`{}`", env.route)),
+                        "parked under an invalid key on {}: {}",
+                        env.route,
+                        env.last_error
+                    ),
+                    Some(_) => assert!(!held, "held under a good key on {}: {}", env.route, env.last_error),
+                    None => {}
+                }
+                if held {
+                    self.seen.held = true;
+                    self.held.extend(env.ids().flatten().map(str::to_owned));
+                }
+            }
+            Some("expired") if settled == Some(KeyAnswer::Invalid) => {
+                assert!(held, "expired under an invalid key, yet: {}", env.last_error);
+                self.seen.expired_naming_key = true;
+            }
+            Some(_) => {}
         }
     }
 
@@ -510,6 +768,7 @@ impl<'c> World<'c> {
             self.seen.large_envelope |= body.len() > SEGMENT_BATCH_BYTES;
             let env = Env::parse(body);
             assert!(env.reason.is_none(), "a parked envelope has no reason");
+            self.check_hold(&env);
             for id in env.ids() {
                 let id = id.expect("parked messages have ids");
                 places.add(id, "parked", &env.route);
@@ -519,8 +778,12 @@ impl<'c> World<'c> {
             }
         }
         let mut without_id = 0;
-        for body in &self.harness.dead.bodies.lock().unwrap()[mark.dead..] {
-            let env = Env::parse(body);
+        let dead: Vec<Env> = self.harness.dead.bodies.lock().unwrap()[mark.dead..]
+            .iter()
+            .map(|b| Env::parse(b))
+            .collect();
+        for env in &dead {
+            self.check_hold(env);
             let reason = env.reason.clone().expect("a dead letter carries a reason");
             for id in env.ids() {
                 match id {
@@ -549,13 +812,16 @@ impl<'c> World<'c> {
             "/currents"
         };
         for _ in 0..3 {
+            self.key_step().await;
             let mark = self.mark();
             let request = post(path, &[(auth, &value)], body.to_vec());
+            self.begin();
             let response = self.harness.ingest_with_clock(self.clock.clone()).handle(request).await;
             let status = response.status().as_u16();
             let answer: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
             let parked = std::mem::take(&mut *self.harness.retry.bodies.lock().unwrap());
             let (places, without_id) = self.places_since(mark, &parked);
+            self.check_keys(mark);
             self.pending.extend(parked);
             if status == 200 {
                 self.check_answer(&answer, &places, without_id);
@@ -620,6 +886,7 @@ impl World<'_> {
         let mark = self.mark();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         let replay = self.harness.replay_with_clock(self.clock.clone());
+        self.begin();
         let response = replay.handle(sqs_event(records, 2), deadline).await;
         let ended = self.clock.peek();
         let kept: HashSet<usize> = response
@@ -631,6 +898,7 @@ impl World<'_> {
         let (places, without_id) = self.places_since(mark, &parked);
         assert_eq!(without_id, 0, "replay dead-letters only messages with ids");
         self.check_sent_in_window(mark);
+        self.check_keys(mark);
         let inputs: Vec<Env> = records.iter().map(|r| Env::parse(r)).collect();
         let mut occurrences: HashMap<&str, usize> = HashMap::new();
         for id in inputs.iter().flat_map(Env::ids).flatten() {
@@ -639,6 +907,9 @@ impl World<'_> {
         for (index, env) in inputs.iter().enumerate() {
             let unique = env.ids().flatten().filter(|id| occurrences[id] == 1);
             let unique: Vec<&str> = unique.collect();
+            if self.settled_key(&env.route) == Some(KeyAnswer::Invalid) {
+                self.check_held_record(env, &unique, kept.contains(&index), ended, &places);
+            }
             if kept.contains(&index) {
                 self.pending.push(records[index].clone());
                 self.check_kept(&unique, &places);
@@ -653,6 +924,22 @@ impl World<'_> {
             self.check_window(&inputs[0], at, kept.contains(&0), mark, &places);
         }
         self.pending.extend(parked);
+    }
+
+    /// A record whose route's key was invalid for every verdict of the invocation: inside its
+    /// window it is kept, nothing of it sent, parked anew or dead-lettered; past it, it expires.
+    fn check_held_record(&mut self, env: &Env, ids: &[&str], kept: bool, ended: OffsetDateTime, places: &Places) {
+        if ended - env.first_failed_at >= MAX_AGE {
+            // Expired (or kept when DeadLetterQueue refused): check_settled and check_window.
+            return;
+        }
+        assert!(kept, "a record held for its key was acknowledged: {ids:?}");
+        for id in ids {
+            assert!(places.of(id).is_empty(), "{id} held, yet {:?}", places.of(id));
+        }
+        self.held.extend(env.ids().flatten().map(str::to_owned));
+        self.seen.held = true;
+        self.seen.held_in_replay = true;
     }
 
     /// A record SQS keeps: nothing of it parked anew; anything delivered or dead-lettered
@@ -753,7 +1040,9 @@ impl World<'_> {
     /// Rounds hours apart, then rounds on each envelope's window, then a sweep past it.
     async fn replay_rounds(&mut self) {
         for round in self.case.hours.clone() {
-            self.clock.advance(Duration::from_secs(round.at as u64 * 3600));
+            self.key_step().await;
+            // On tokio's clock, which the wall clock follows: verdicts age by the hours too.
+            tokio::time::advance(Duration::from_secs(round.at as u64 * 3600)).await;
             self.start_round(round);
             let records = std::mem::take(&mut self.pending);
             for chunk in records.chunks(10) {
@@ -761,6 +1050,7 @@ impl World<'_> {
             }
         }
         for round in self.case.boundaries.clone() {
+            self.key_step().await;
             let records = std::mem::take(&mut self.pending);
             for record in records {
                 let at = Env::parse(&record).first_failed_at + MAX_AGE + time::Duration::seconds(round.at);
@@ -775,6 +1065,7 @@ impl World<'_> {
             refuse_dead: false,
         });
         self.harness.retry.refuse_next(0);
+        self.key_step().await;
         for _ in 0..3 {
             let Some(latest) = self.pending.iter().map(|r| Env::parse(r).first_failed_at).max() else {
                 break;
@@ -827,6 +1118,11 @@ impl World<'_> {
             let dead_as = reasons.get(id.as_str()).cloned().unwrap_or_default();
             let total = times_delivered + dead_as.len();
             let exactly_once = !self.repeatable.contains(&id);
+            if self.held.contains(&id) {
+                assert_eq!(spec.shape, Shape::Good, "{id} held, yet not a message");
+                self.seen.held_then_delivered |= times_delivered > 0;
+                self.seen.held_then_expired |= dead_as.contains(&"expired");
+            }
             match spec.shape {
                 Shape::NotAnObject => {}
                 shape if shape.skipped() => assert_eq!(total, 0, "{id} skipped by rule"),
@@ -854,11 +1150,13 @@ impl World<'_> {
             }
         }
         drop(sent);
-        self.check_sent_in_window(Mark {
+        let all = Mark {
             sent: 0,
             dead: 0,
             dead_calls: 0,
-        });
+        };
+        self.check_sent_in_window(all);
+        self.check_keys(all);
     }
 }
 
@@ -933,7 +1231,7 @@ fn every_event_ends_in_one_recorded_state_and_nothing_expired_reaches_segment() 
         ..defaults
     });
     let result = runner.run(&case(), |case| {
-        tally.borrow_mut().add(run_case(&case, &templates));
+        tally.borrow_mut().add(&case, run_case(&case, &templates));
         Ok(())
     });
     if let Err(error) = result {
@@ -972,6 +1270,27 @@ fn every_event_ends_in_one_recorded_state_and_nothing_expired_reaches_segment() 
         ),
         ("expiry at exactly 48 h", tally.expired_at_48h, 4),
         ("expiry at 48 h + 1 s", tally.expired_after_48h, 4),
+        ("events held in replay for an invalid key", tally.held_in_replay, 6),
+        (
+            "events held for a key, delivered once it was back",
+            tally.held_then_delivered,
+            3,
+        ),
+        (
+            "events held for a key, dead-lettered as expired",
+            tally.held_then_expired,
+            8,
+        ),
+        (
+            "an envelope expired under an invalid key, naming it",
+            tally.expired_naming_key,
+            5,
+        ),
+        (
+            "a delivery while the settings CDN failed (fail open)",
+            tally.failed_open,
+            1,
+        ),
     ] {
         assert!(cases >= floor, "too few cases reach {branch}: {tally:?}");
     }
