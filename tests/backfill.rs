@@ -654,3 +654,43 @@ async fn a_key_revoked_mid_run_stops_the_files_that_follow() {
     );
     assert!(summary.render().contains("write_key_invalid"), "{}", summary.render());
 }
+
+/// The Lambda fan-out: a task whose route's key Segment does not know is a batch-item failure
+/// with no Segment request, so SQS keeps it; once the key is known again the same task is done.
+#[tokio::test(start_paused = true)]
+async fn the_fan_out_keeps_a_task_whose_key_segment_does_not_know() {
+    use currents_segment::backfill::{BackfillWorker, ObjectSource, handle_tasks};
+    let file = file_of(&email_open(), 0, Codec::Null);
+    let key = file.0.clone();
+    let root = tree(&[file]);
+    let settings = common::settings::ScriptedSettings::new();
+    settings.revoke(common::WRITE_KEY);
+    let segment = ScriptedSegment::new();
+    let config = common::config(&[("WRITE_KEY_CHECK_INTERVAL_SECONDS", "1")]);
+    let source_root = root.to_path_buf();
+    let worker = BackfillWorker {
+        source_for: Box::new(move |_bucket: &str| Arc::new(LocalDir::new(&source_root)) as Arc<dyn ObjectSource>),
+        segment: segment.clone(),
+        dead_letters: RecordingQueue::new(),
+        clock: FixedClock::at(T0 + 86_400),
+        config: Arc::new(config),
+        policy: quick_policy(),
+        key_health: common::settings::key_health(&settings),
+    };
+    // A task with no `options` is every event of the object, on the `default` route.
+    let key = root.join(&key).to_string_lossy().into_owned(); // LocalDir's keys are paths
+    let task = json!({"version": 1, "bucket": "archive", "key": key}).to_string();
+    let event = || common::sqs_event(std::slice::from_ref(&task), 1);
+    let held = handle_tasks(&worker, event()).await;
+    assert_eq!(held.batch_item_failures.len(), 1, "SQS keeps the task");
+    assert_eq!(segment.requests(), 0);
+
+    settings.answer(
+        common::WRITE_KEY,
+        currents_segment::ports::SettingsAnswer::Found(b"{}".to_vec()),
+    );
+    tokio::time::advance(std::time::Duration::from_secs(2)).await;
+    let done = handle_tasks(&worker, event()).await;
+    assert!(done.batch_item_failures.is_empty());
+    assert!(segment.requests() > 0);
+}

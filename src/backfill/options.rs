@@ -62,8 +62,9 @@ pub struct BackfillOptions {
 }
 
 /// What one object needs to be processed on its own: the part of the options that travels in
-/// a `BackfillQueue` message. Times are UNIX seconds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// a `BackfillQueue` message. Times are UNIX seconds. The default (also for a task that carries
+/// no `options`) is every event of the object, sent to the `default` route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunOptions {
     /// Only these event types; empty means all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -87,6 +88,19 @@ pub struct RunOptions {
 
 fn default_route() -> String {
     crate::config::DEFAULT_ROUTE_NAME.to_owned()
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            event_types: Vec::new(),
+            since: None,
+            until: None,
+            lag_hours: 0,
+            route: default_route(),
+            dry_run: false,
+        }
+    }
 }
 
 impl BackfillOptions {
