@@ -53,7 +53,7 @@ pub(crate) async fn online(
             Plan::Send(target) => (verdict.0, target.endpoint.clone(), None),
             Plan::Hold(hold) => {
                 held.push(hold.last_error(&route.name));
-                ("held", route.endpoint.clone(), Some(hold.code()))
+                (verdict.0, route.endpoint.clone(), Some(hold.code()))
             }
         };
         rows.push(
