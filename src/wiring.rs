@@ -119,7 +119,8 @@ impl Wired {
                 None => Arc::new(queue),
             }
         };
-        let settings = SettingsHttp::new(config.segment.connect_timeout)?;
+        let segment = Arc::new(SegmentHttp::new(&config.segment)?);
+        let settings = SettingsHttp::with_client(segment.http_client());
         let key_health = Arc::new(KeyHealth::new(Arc::new(settings), SETTINGS_TIMEOUT));
         // A cold start checks every route concurrently, so the first request finds fresh verdicts.
         key_health.warm(&config.routing, &delivery.targets).await;
@@ -128,7 +129,7 @@ impl Wired {
             retry_queue: queue(delivery.queues.retry.as_str()),
             dead_letters: queue(delivery.queues.dead_letter.as_str()),
             payloads,
-            segment: Arc::new(SegmentHttp::new(&config.segment)?),
+            segment,
             current: Mutex::new(Current {
                 values,
                 targets: Arc::new(delivery.targets),

@@ -307,8 +307,7 @@ pub async fn from_env(options: &BackfillOptions) -> Result<Backfill, BackfillErr
     };
     let segment = crate::segment::SegmentHttp::new(&config.segment)
         .map_err(|e| BackfillError::Usage(format!("cannot build the Segment client: {e}")))?;
-    let settings = SettingsHttp::new(config.segment.connect_timeout)
-        .map_err(|e| BackfillError::Usage(format!("cannot build the settings client: {e}")))?;
+    let settings = SettingsHttp::with_client(segment.http_client());
     Ok(Backfill {
         key_health: Arc::new(KeyHealth::new(Arc::new(settings), SETTINGS_TIMEOUT)),
         source,

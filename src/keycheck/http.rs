@@ -19,10 +19,18 @@ pub struct SettingsHttp {
 }
 
 impl SettingsHttp {
-    /// A client with `connect_timeout`; errors if reqwest cannot build it (TLS roots missing).
+    /// A client of its own with `connect_timeout`; errors if reqwest cannot build it (TLS roots
+    /// missing). For the CLI and tests; a function reuses its Segment client ([`Self::with_client`]).
     pub fn new(connect_timeout: Duration) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder().connect_timeout(connect_timeout).build()?;
         Ok(Self { client })
+    }
+
+    /// On an existing client, such as [`crate::segment::SegmentHttp::http_client`]: building a
+    /// second rustls client costs a few milliseconds of cold start. Each request still carries
+    /// its own timeout.
+    pub fn with_client(client: reqwest::Client) -> Self {
+        Self { client }
     }
 }
 

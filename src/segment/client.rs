@@ -26,6 +26,12 @@ impl SegmentHttp {
             .build()?;
         Ok(Self { client })
     }
+
+    /// The underlying client (cheap to clone: one connection pool and TLS setup), so other
+    /// adapters such as the settings check reuse it instead of building their own at cold start.
+    pub fn http_client(&self) -> reqwest::Client {
+        self.client.clone()
+    }
 }
 
 #[async_trait]
