@@ -225,6 +225,31 @@ async fn calls_per_batch() {
     println!();
 }
 
+/// What a warm request pays for the write-key check: one lookup of a fresh verdict per route
+/// (a lock, a SHA-256 of the endpoint and key, a map lookup), and no request.
+async fn verdict_lookup() {
+    let harness = Harness::new(config(&[]));
+    let targets = harness.config.routing.delivery_targets().unwrap();
+    let route = harness.config.routing.find("default").unwrap();
+    let routing = &harness.config.routing;
+    harness.key_health.plans(&[route], routing, &targets).await;
+    let runs: u32 = 100_000;
+    let started = Instant::now();
+    for _ in 0..runs {
+        std::hint::black_box(harness.key_health.plans(&[route], routing, &targets).await);
+    }
+    let per = started.elapsed() / runs;
+    println!("## Write-key check on a warm request (one route, fresh verdict)");
+    println!("| figure | value |");
+    println!("|---|---|");
+    println!("| verdict lookup per request | {per:?} |");
+    println!(
+        "| settings requests in {runs} lookups after the first | {} |",
+        harness.settings.requests() - 1
+    );
+    println!();
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` probes harness=false targets
@@ -236,5 +261,6 @@ fn main() {
     runtime.block_on(async {
         in_process_latency().await;
         calls_per_batch().await;
+        verdict_lookup().await;
     });
 }
