@@ -214,7 +214,10 @@ fn check_config_online_prints_each_verdict_and_fails_on_a_bad_key_or_region() {
     assert_eq!(row("good")["ingestion_host"], "api.segment.io");
     assert_eq!(row("eu")["held"], "region_mismatch");
     assert_eq!(row("gone")["held"], "write_key_invalid");
-    assert_eq!((row("gone")["verdict"].as_str(), row("eu")["verdict"].as_str()), (Some("invalid"), Some("valid")));
+    assert_eq!(
+        (row("gone")["verdict"].as_str(), row("eu")["verdict"].as_str()),
+        (Some("invalid"), Some("valid"))
+    );
     assert_eq!(row("eu")["ingestion_host"], "events.eu1.segmentapis.com");
 
     let fine = r#"{"good":{"write_key":"wk_good_SECRET"}}"#;
