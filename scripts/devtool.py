@@ -333,9 +333,19 @@ def segment(path):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help", "help"):
+        sys.exit(__doc__)
     command, args = sys.argv[1], sys.argv[2:]
-    {"capture": capture, "post": post, "replay": replay, "queues": queues, "segment": segment,
+    commands = {"capture": capture, "post": post, "replay": replay, "queues": queues, "segment": segment,
      "held": held, "received": received, "log": log, "secret": secret,
      "outage": lambda url, on: print(request(f"{url}/__outage?{on}", b"")[1].decode()),
      "revoke": lambda url, key: settings_key(url, key, "revoke"),
-     "restore": lambda url, key: settings_key(url, key, "restore")}[command](*args)
+     "restore": lambda url, key: settings_key(url, key, "restore")}
+    if command not in commands:
+        sys.exit(f"devtool.py: unknown command `{command}`\n{__doc__}")
+    import inspect
+    try:
+        inspect.signature(commands[command]).bind(*args)
+    except TypeError as error:
+        sys.exit(f"devtool.py {command}: wrong arguments ({error})\n{__doc__}")
+    commands[command](*args)
