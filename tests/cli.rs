@@ -235,6 +235,23 @@ fn check_config_online_prints_each_verdict_and_fails_on_a_bad_key_or_region() {
     drop(server);
 }
 
+/// Issue 21, case 6: `check-config` shows the URL batches go to, with a copied `/v1/batch` dropped.
+#[test]
+fn check_config_shows_the_final_batch_url_of_a_copied_endpoint() {
+    let output = run(
+        &["check-config"],
+        &[("SEGMENT_ENDPOINT", "https://events.eu1.segmentapis.com/v1/batch/")],
+        b"",
+    );
+    assert!(output.status.success());
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["routes"][0]["endpoint"], "https://events.eu1.segmentapis.com");
+    assert_eq!(
+        value["routes"][0]["batch_url"],
+        "https://events.eu1.segmentapis.com/v1/batch"
+    );
+}
+
 #[test]
 fn check_config_rejects_bad_configuration_without_quoting_it() {
     let output = run(

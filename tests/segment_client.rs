@@ -190,3 +190,37 @@ async fn a_refused_connection_is_retryable() {
         matches!(outcome, BatchOutcome::Retryable { ref last_error, .. } if last_error.contains("could not reach"))
     );
 }
+
+/// Issue 21, case 6: `SEGMENT_ENDPOINT` copied from Segment's docs (`…/v1`, `…/v1/batch`, with
+/// or without a trailing slash) posts to `/v1/batch`, never `/v1/v1/batch`, through ingest and
+/// the real client.
+#[tokio::test]
+async fn an_endpoint_copied_with_v1_or_v1_batch_posts_to_v1_batch() {
+    for suffix in ["/v1", "/v1/", "/v1/batch", "/v1/batch/"] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/batch"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let endpoint = format!("{}{suffix}", server.uri());
+        let harness = common::Harness::new(common::config(&[("SEGMENT_ENDPOINT", &endpoint)]));
+        let ingest = currents_segment::ingest::Ingest {
+            segment: std::sync::Arc::new(client()),
+            ..harness.ingest()
+        };
+        let (auth, value) = common::bearer();
+        let response = ingest
+            .handle(common::post(
+                "/currents",
+                &[(auth, &value)],
+                common::fixture("all-events.json"),
+            ))
+            .await;
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert!(common::counts(&body).0 > 0, "{suffix}: {body}");
+        assert_eq!(harness.retry.message_count(), 0, "{suffix}: nothing parked");
+        server.verify().await;
+    }
+}

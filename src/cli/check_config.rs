@@ -140,6 +140,7 @@ fn route_report(route: &Route) -> Value {
     json!({
         "name": route.name,
         "endpoint": route.endpoint,
+        "batch_url": format!("{}/v1/batch", route.endpoint),
         "region_auto": check.is_some_and(|c| c.follow_region),
         "write_key": redact(route.write_key.is_some()),
         "write_key_check": route.key_check.describe(),

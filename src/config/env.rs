@@ -110,7 +110,7 @@ fn route_defaults(get: &impl Fn(&str) -> Option<String>) -> Result<RouteDefaults
     let (endpoint, follow_region) = match get("SEGMENT_ENDPOINT") {
         // `auto` starts on a Segment host given explicitly (the template declares the US one).
         Some(endpoint) if region.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("auto")) => {
-            let endpoint = endpoint.trim_end_matches('/').to_owned();
+            let endpoint = routes::normalize_endpoint(&endpoint);
             if !super::is_segment_host(&endpoint) {
                 return Err(ConfigError::invalid(
                     "SEGMENT_REGION",
@@ -119,7 +119,7 @@ fn route_defaults(get: &impl Fn(&str) -> Option<String>) -> Result<RouteDefaults
             }
             (endpoint, true)
         }
-        Some(endpoint) => (endpoint.trim_end_matches('/').to_owned(), false),
+        Some(endpoint) => (routes::normalize_endpoint(&endpoint), false),
         None => routes::endpoint_for_region("SEGMENT_REGION", region.as_deref().unwrap_or("us"))?,
     };
     Ok(RouteDefaults {
@@ -248,6 +248,38 @@ mod tests {
         assert!(config(&[("SEGMENT_REGION", "auto"), ("SEGMENT_ENDPOINT", "http://127.0.0.1:9")]).is_err());
         let off = [("SEGMENT_REGION", "auto"), ("WRITE_KEY_CHECK", "off")];
         assert_eq!(config(&off).unwrap_err().var, "WRITE_KEY_CHECK");
+    }
+
+    /// Issue 21, case 6: an endpoint copied from Segment's docs posted to `/v1/v1/batch`.
+    #[test]
+    fn an_endpoint_copied_from_segments_docs_is_its_base_url() {
+        for copied in [
+            "https://events.eu1.segmentapis.com/v1",
+            "https://events.eu1.segmentapis.com/v1/",
+            "https://events.eu1.segmentapis.com/v1/batch",
+            "https://events.eu1.segmentapis.com/v1/batch/",
+            " https://events.eu1.segmentapis.com/V1/Track ",
+            "https://events.eu1.segmentapis.com/",
+        ] {
+            let config = config(&[("SEGMENT_ENDPOINT", copied)]).unwrap();
+            assert_eq!(
+                config.routing.routes()[0].endpoint,
+                "https://events.eu1.segmentapis.com",
+                "{copied}"
+            );
+            let routes = format!(r#"{{"r":{{"write_key":"k","endpoint":"{}"}}}}"#, copied.trim());
+            let config = super::super::Config::from_lookup(|k| (k == "ROUTES").then(|| routes.clone())).unwrap();
+            assert_eq!(
+                config.routing.routes()[0].endpoint,
+                "https://events.eu1.segmentapis.com",
+                "{copied}"
+            );
+        }
+        // A path of a proxy's own is kept; only Segment's trailing `/v1[/call]` goes.
+        let proxy = config(&[("SEGMENT_ENDPOINT", "https://proxy.example/segment/v1/batch")]).unwrap();
+        assert_eq!(proxy.routing.routes()[0].endpoint, "https://proxy.example/segment");
+        let kept = config(&[("SEGMENT_ENDPOINT", "https://proxy.example/batch")]).unwrap();
+        assert_eq!(kept.routing.routes()[0].endpoint, "https://proxy.example/batch");
     }
 
     #[test]

@@ -157,6 +157,30 @@ enum EventTypes {
     Comma(String),
 }
 
+/// The calls of Segment's HTTP API; an endpoint copied from its docs may end in one
+/// (<https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/>).
+const SEGMENT_CALLS: [&str; 8] = [
+    "batch", "import", "track", "identify", "page", "screen", "group", "alias",
+];
+
+/// A configured endpoint as the base URL we append `/v1/batch` to: white space and trailing `/`
+/// removed, and a trailing `/v1` or `/v1/<call>` (as copied from Segment's docs, e.g.
+/// `https://events.eu1.segmentapis.com/v1` or `…/v1/batch`) dropped, so nothing posts to
+/// `/v1/v1/batch`.
+pub(crate) fn normalize_endpoint(text: &str) -> String {
+    let mut base = text.trim().trim_end_matches('/');
+    if let Some((head, last)) = base.rsplit_once('/')
+        && SEGMENT_CALLS.iter().any(|call| last.eq_ignore_ascii_case(call))
+        && head.to_ascii_lowercase().ends_with("/v1")
+    {
+        base = head;
+    }
+    if base.to_ascii_lowercase().ends_with("/v1") {
+        base = &base[..base.len() - 3];
+    }
+    base.trim_end_matches('/').to_owned()
+}
+
 /// The endpoint of a region, and whether it is `auto` (start on the US host, then follow the
 /// ingestion host the source's settings name).
 pub(super) fn endpoint_for_region(var: &'static str, region: &str) -> Result<(String, bool), ConfigError> {
@@ -257,7 +281,7 @@ fn route_endpoint(
                 format!("route `{name}` sets both endpoint and region `auto`"),
             ));
         }
-        (Some(endpoint), _) => (endpoint.trim_end_matches('/').to_owned(), false),
+        (Some(endpoint), _) => (normalize_endpoint(&endpoint), false),
         (None, Some(region)) => endpoint_for_region("ROUTES", &region)?,
         (None, None) => (defaults.endpoint.clone(), defaults.follow_region),
     };
