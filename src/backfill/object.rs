@@ -311,16 +311,14 @@ async fn send_route(ctx: &Context, route: RouteId, messages: &[&str], report: &m
         report.error = Some(format!("no Segment write key for route `{}`", config.name));
         return false;
     };
-    let plans = ctx.key_health.plans(&[route], &ctx.config.routing, targets).await;
-    let target = match plans.get(route) {
-        Some(Plan::Send(target)) => target.as_ref(),
-        Some(Plan::Hold(hold)) => {
+    let target = match ctx.key_health.plan_one(route, &ctx.config.routing, targets).await {
+        Plan::Send(target) => target,
+        Plan::Hold(hold) => {
             report.error = Some(hold.last_error(&config.name));
             return false;
         }
-        None => targets.get(route),
     };
-    let sent = deliver_messages(&*ctx.segment, &*ctx.clock, target, messages, &ctx.policy).await;
+    let sent = deliver_messages(&*ctx.segment, &*ctx.clock, &target, messages, &ctx.policy).await;
     report.delivered += sent.delivered as u64;
     let now = ctx.clock.now();
     let route_name = &ctx.config.routing.route(route).name;

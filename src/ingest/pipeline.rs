@@ -123,15 +123,12 @@ impl Ingest {
             .await;
         keycheck::record_failed_checks(&plans, &self.config.routing, metrics);
         let mut deliveries = Vec::new();
-        for (route, messages) in groups {
+        // `plans` holds one plan per route asked, in the order asked.
+        for ((route, messages), (_, plan)) in groups.into_iter().zip(plans.plans) {
             let name = &self.config.routing.route(route).name;
-            let (report, held) = match plans.get(route) {
-                Some(Plan::Hold(hold)) => (
-                    DeliveryReport::held(messages.len(), hold.last_error(name)),
-                    Some(hold.clone()),
-                ),
-                Some(Plan::Send(target)) => (self.send(target, &messages, deadline).await, None),
-                None => (self.send(self.targets.get(route), &messages, deadline).await, None),
+            let (report, held) = match plan {
+                Plan::Hold(hold) => (DeliveryReport::held(messages.len(), hold.last_error(name)), Some(hold)),
+                Plan::Send(target) => (self.send(&target, &messages, deadline).await, None),
             };
             deliveries.push(RouteDelivery {
                 route,

@@ -48,13 +48,6 @@ pub struct RoutePlans<'t> {
     pub requests: usize,
 }
 
-impl RoutePlans<'_> {
-    /// The plan of `route`, which must be one of the routes asked for.
-    pub fn get(&self, route: RouteId) -> Option<&Plan<'_>> {
-        self.plans.iter().find(|(id, _)| *id == route).map(|(_, plan)| plan)
-    }
-}
-
 /// One route asked about: its target and, when it is checked, its check and cache key.
 struct Asked<'t> {
     id: RouteId,
@@ -147,6 +140,15 @@ impl KeyHealth {
             );
         }
         stale.into_iter().map(|(key, ..)| key).collect()
+    }
+
+    /// The plan of one route (see [`KeyHealth::plans`]); a failed check is logged there, not counted.
+    pub async fn plan_one<'t>(&self, route: RouteId, routing: &'t Routing, targets: &'t DeliveryTargets) -> Plan<'t> {
+        let mut plans = self.plans(&[route], routing, targets).await.plans;
+        plans.pop().map_or(
+            Plan::Send(std::borrow::Cow::Borrowed(targets.get(route))),
+            |(_, plan)| plan,
+        )
     }
 
     /// The verdict this instance holds for `route`, without asking: `None` when the route is not

@@ -166,10 +166,9 @@ impl Replay {
     /// that expires while held says why it was never sent.
     async fn held_cause(&self, route: &str) -> Option<String> {
         let id = self.config.routing.find(route)?;
-        let plans = self.key_health.plans(&[id], &self.config.routing, &self.targets).await;
-        match plans.get(id) {
-            Some(Plan::Hold(hold)) => Some(hold.last_error(route)),
-            _ => None,
+        match self.key_health.plan_one(id, &self.config.routing, &self.targets).await {
+            Plan::Hold(hold) => Some(hold.last_error(route)),
+            Plan::Send(_) => None,
         }
     }
 
@@ -241,17 +240,17 @@ impl Replay {
             .plans(&routes, &self.config.routing, &self.targets)
             .await;
         report.checks_failed.clone_from(&plans.failed_checks);
-        for (route, messages) in &groups {
+        // `plans` holds one plan per route asked, in the order asked.
+        for ((route, messages), (_, plan)) in groups.iter().zip(&plans.plans) {
             let name = &self.config.routing.route(*route).name;
-            let delivery = match plans.get(*route) {
-                Some(Plan::Hold(hold)) => {
+            let delivery = match plan {
+                Plan::Hold(hold) => {
                     tracing::error!(route = %name, cause = hold.code(), events = messages.len(),
                         "Held parked events for a write key Segment would drop; not sent. Fix the route's write key or region (README, Troubleshooting).");
                     report.held.push((*route, messages.len()));
                     DeliveryReport::held(messages.len(), hold.last_error(name))
                 }
-                Some(Plan::Send(target)) => self.deliver(target, messages, deadline).await,
-                None => self.deliver(self.targets.get(*route), messages, deadline).await,
+                Plan::Send(target) => self.deliver(target, messages, deadline).await,
             };
             let route_from = Provenance { route: name, ..from };
             left.add(&delivery, messages, route_from, self.max_bytes());
