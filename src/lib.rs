@@ -22,6 +22,7 @@ pub mod keycheck;
 pub mod limits;
 pub mod mapping;
 pub mod metrics;
+pub(crate) mod object_only;
 pub mod pack;
 pub mod park;
 pub mod ports;

@@ -152,6 +152,17 @@ async fn bad_bodies_get_clear_client_errors() {
         (post("/currents", &h, b"\xff\xfe\x00".to_vec()), 400, "bad_request"),
         (post("/currents", &h, r#"{"events":{"a":1}}"#), 400, "bad_request"),
         (post("/currents", &h, r#"{"data":[]}"#), 400, "bad_request"),
+        // Issue 21, case 11: an array is not an envelope, however its events are nested.
+        (post("/currents", &h, "[[]]"), 400, "bad_request"),
+        (
+            post(
+                "/currents",
+                &h,
+                r#"[[{"id":"a","event_type":"users.behaviors.CustomEvent","time":1}]]"#,
+            ),
+            400,
+            "bad_request",
+        ),
         (post("/currents", &h, vec![b' '; 30_001]), 413, "payload_too_large"),
         (
             post(

@@ -308,6 +308,8 @@ mod tests {
     fn bad_values_are_rejected_without_quoting_secrets() {
         for (var, value) in [
             ("ROUTES", r#"{"a":{"write_key":"sekrit","colour":"blue"}}"#),
+            // A route written as an array is not read positionally (issue 21, case 11's sibling).
+            ("ROUTES", r#"{"a":["sekrit","eu"]}"#),
             ("APP_ROUTES", r#"{"app":"missing"}"#),
             ("PII_MODE", "scramble"),
             ("INCLUDE_ANONYMOUS", "maybe"),

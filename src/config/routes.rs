@@ -8,6 +8,7 @@ use serde_json::value::RawValue;
 use super::ConfigError;
 use super::key_check::{KeyCheck, KeyCheckSpec};
 use crate::mapping::{EventNaming, MappingOptions, PiiMode, UnknownEventTypes};
+use crate::object_only::ObjectOnly;
 use crate::secret::Secret;
 
 /// The route used when a request names none, and the only route of a single-key setup.
@@ -225,13 +226,13 @@ pub(super) fn build_routing(
     let mut routes: Vec<Route> = Vec::new();
     if let Some(text) = routes_json {
         // BTreeMap keeps route order stable, so `check-config` output is deterministic.
-        let specs: BTreeMap<String, RouteSpec> = serde_json::from_str(text).map_err(|error| {
+        let specs: BTreeMap<String, ObjectOnly<RouteSpec>> = serde_json::from_str(text).map_err(|error| {
             ConfigError::invalid(
                 "ROUTES",
                 format!("must be a JSON object of routes ({})", crate::text::json_error(&error)),
             )
         })?;
-        for (name, spec) in specs {
+        for (name, ObjectOnly(spec)) in specs {
             routes.push(route_from_spec(name, spec, &defaults)?);
         }
     }

@@ -3,6 +3,8 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::object_only::ObjectOnly;
+
 /// Why a whole body is refused. Braze answers a 400 by splitting the batch, so these are kept
 /// for bodies that no split can repair.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -25,7 +27,7 @@ pub fn parse_body(body: &[u8]) -> Result<Vec<&RawValue>, BodyError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
-    let parsed: Body<'_> = serde_json::from_slice(body).map_err(|error| {
+    let ObjectOnly(parsed) = serde_json::from_slice::<ObjectOnly<Body<'_>>>(body).map_err(|error| {
         let at = crate::text::json_error_position(&error);
         match error.classify() {
             serde_json::error::Category::Data => {
@@ -86,6 +88,24 @@ mod tests {
         assert!(
             matches!(parse_body(br#"{"events":[],"events":[]}"#), Err(BodyError::NoEventsArray(m)) if m.contains("twice"))
         );
+    }
+
+    /// Issue 21, case 11: serde reads a struct from an array too, so `[[…]]` was a batch.
+    #[test]
+    fn an_array_body_is_refused_however_it_is_nested() {
+        let event = r#"{"id":"a","event_type":"users.behaviors.CustomEvent","time":1}"#;
+        for body in [
+            format!("[[{event}]]"),
+            "[[]]".to_owned(),
+            format!(" \n[[{event}], 1]"),
+            "[null]".to_owned(),
+        ] {
+            assert!(
+                matches!(parse_body(body.as_bytes()), Err(BodyError::NoEventsArray(ref m)) if m.contains("not an object")),
+                "{body}: {:?}",
+                parse_body(body.as_bytes()).map(|e| e.len())
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde_json::value::RawValue;
 
 use super::properties::{BorrowedText, Properties};
 use crate::limits::MAX_EVENT_TIME_SECS;
+use crate::object_only::ObjectOnly;
 
 /// The Braze user an event belongs to.
 #[derive(Debug, Default)]
@@ -161,7 +162,11 @@ impl<'de> Visitor<'de> for WireSeed<'de> {
                 0 => wire.event_type = map.next_value()?,
                 1 => wire.id = map.next_value()?,
                 2 => wire.time = map.next_value()?,
-                3 => wire.user = map.next_value()?,
+                3 => {
+                    wire.user = map
+                        .next_value::<Option<ObjectOnly<WireUser<'de>>>>()?
+                        .map(|user| user.0)
+                }
                 4 => wire.timezone = map.next_value()?,
                 5 if value_is_object_or_null(self.source, &key) => wire.properties = map.next_value()?,
                 5 => wire.extras.push((key.0, map.next_value()?)),
@@ -675,5 +680,20 @@ mod tests {
         );
         let (_, detail) = code(r#"{"event_type":"t","id":"e","time":1,"user":{"external_user_id":42}}"#);
         assert_eq!(detail, "field `user` has a field that is not a string");
+    }
+
+    /// Issue 21, case 11's siblings: serde reads a struct from an array, positionally.
+    #[test]
+    fn an_event_or_user_written_as_an_array_is_malformed_on_both_paths() {
+        let user_array = r#"{"event_type":"t","id":"e","time":1,"user":["b1","u1"]}"#;
+        assert_eq!(
+            code(user_array),
+            ("malformed_event", "field `user` must be an object".to_owned())
+        );
+        assert_eq!(code(r#"["t","e",1]"#).1, "the event is not a JSON object");
+        for event in [user_array, r#"["t","e",1]"#] {
+            let body = format!(r#"{{"events":[{event}]}}"#);
+            assert!(!for_each_event_fast(&body, |_| true), "{event}");
+        }
     }
 }
