@@ -10,13 +10,20 @@ use std::ops::Range;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use serde::de::IgnoredAny;
 
 use super::IngestError;
 
 /// Returns the body, inflated if gzip. Reads at most `max_bytes + 1` inflated bytes, so a
 /// small body that inflates without bound (a gzip bomb) costs bounded memory and gets 413.
+///
+/// A gzip body is read whole: every member in turn (RFC 1952 §2.2, "a gzip file consists of a
+/// series of members", <https://www.rfc-editor.org/rfc/rfc1952#section-2.2>), as Python's
+/// `gzip`, `zcat` and Go do. Bytes after the last member that are not a member are corrupt
+/// (400), never silently dropped. `Content-Encoding` may list codings in the order applied
+/// (RFC 9110 §8.4, <https://www.rfc-editor.org/rfc/rfc9110#section-8.4>): `gzip`, `x-gzip` and
+/// `identity`, at most [`MAX_GZIP_LAYERS`] gzip layers; anything else is 415.
 pub fn decode_body<'b>(
     raw: &'b [u8],
     content_encoding: Option<&str>,
@@ -25,23 +32,48 @@ pub fn decode_body<'b>(
     if raw.len() > max_bytes {
         return Err(IngestError::PayloadTooLarge { limit: max_bytes });
     }
-    let encoding = content_encoding.map(|e| e.trim().to_ascii_lowercase());
-    match encoding.as_deref() {
-        None | Some("" | "identity") => Ok(Cow::Borrowed(raw)),
-        Some("gzip" | "x-gzip") => {
-            let mut inflated = Vec::with_capacity(raw.len().saturating_mul(4).min(max_bytes));
-            GzDecoder::new(raw)
-                .take(max_bytes as u64 + 1)
-                .read_to_end(&mut inflated)
-                .map_err(|_| IngestError::BadRequest("the gzip body is corrupt".to_owned()))?;
-            if inflated.len() > max_bytes {
-                return Err(IngestError::PayloadTooLarge { limit: max_bytes });
-            }
-            Ok(Cow::Owned(inflated))
-        }
-        Some(_) => Err(IngestError::UnsupportedEncoding),
+    let mut body = Cow::Borrowed(raw);
+    for _ in 0..gzip_layers(content_encoding)? {
+        body = Cow::Owned(gunzip(&body, max_bytes)?);
     }
-    .map(isolate_if_needed)
+    Ok(isolate_if_needed(body))
+}
+
+/// Most gzip layers a `Content-Encoding` list may ask for; one is what clients send.
+pub const MAX_GZIP_LAYERS: usize = 2;
+
+/// How many times the body was gzipped, from its `Content-Encoding` list.
+fn gzip_layers(content_encoding: Option<&str>) -> Result<usize, IngestError> {
+    let mut layers = 0;
+    for coding in content_encoding.unwrap_or_default().split(',') {
+        match coding.trim().to_ascii_lowercase().as_str() {
+            "" | "identity" => {}
+            "gzip" | "x-gzip" => layers += 1,
+            _ => return Err(IngestError::UnsupportedEncoding),
+        }
+    }
+    if layers > MAX_GZIP_LAYERS {
+        return Err(IngestError::UnsupportedEncoding);
+    }
+    Ok(layers)
+}
+
+/// Inflates every member of a gzip stream, at most `max_bytes` of output. No bytes at all are
+/// no members, so an empty body stays the empty batch Braze sends to check credentials (as
+/// Python's `gzip.decompress(b"")`).
+fn gunzip(raw: &[u8], max_bytes: usize) -> Result<Vec<u8>, IngestError> {
+    if raw.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut inflated = Vec::with_capacity(raw.len().saturating_mul(4).min(max_bytes));
+    MultiGzDecoder::new(raw)
+        .take(max_bytes as u64 + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|_| IngestError::BadRequest("the gzip body is corrupt".to_owned()))?;
+    if inflated.len() > max_bytes {
+        return Err(IngestError::PayloadTooLarge { limit: max_bytes });
+    }
+    Ok(inflated)
 }
 
 /// A decoded body: text when it is UTF-8 (checked once, here, so the parser need not check
@@ -297,6 +329,49 @@ mod tests {
             decode_body(&bomb, Some("gzip"), 1024 * 1024),
             Err(IngestError::PayloadTooLarge { .. })
         ));
+    }
+
+    /// Issue 21, case 7: a gzip file is a series of members (RFC 1952 §2.2).
+    #[test]
+    fn every_gzip_member_is_read_and_bytes_after_the_last_are_corrupt() {
+        let body = br#"{"events":[{"id":"a"},{"id":"b"}]}"#;
+        let (head, tail) = body.split_at(14);
+        let members = [gzip(head), gzip(tail)].concat();
+        assert_eq!(&*decode_body(&members, Some("gzip"), 100).unwrap(), body);
+        let three = [gzip(b""), gzip(head), gzip(tail)].concat();
+        assert_eq!(&*decode_body(&three, Some("gzip"), 100).unwrap(), body);
+        // The limit counts every member, not only the first.
+        assert!(matches!(
+            decode_body(&members, Some("gzip"), body.len() - 1),
+            Err(IngestError::PayloadTooLarge { .. })
+        ));
+        assert!(decode_body(b"", Some("gzip"), 100).unwrap().is_empty());
+        let garbage = [gzip(body), b"junk".to_vec()].concat();
+        assert!(matches!(
+            decode_body(&garbage, Some("gzip"), 100),
+            Err(IngestError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn content_encoding_lists_are_decoded_in_order_and_bounded() {
+        let body = br#"{"events":[]}"#;
+        for coding in ["identity, gzip", "gzip, identity", " x-gzip ", "gzip,"] {
+            assert_eq!(&*decode_body(&gzip(body), Some(coding), 100).unwrap(), body, "{coding}");
+        }
+        assert_eq!(
+            &*decode_body(&gzip(&gzip(body)), Some("gzip, gzip"), 100).unwrap(),
+            body
+        );
+        for coding in ["gzip, br", "deflate", "gzip, gzip, gzip"] {
+            assert!(
+                matches!(
+                    decode_body(body, Some(coding), 100),
+                    Err(IngestError::UnsupportedEncoding)
+                ),
+                "{coding}"
+            );
+        }
     }
 
     #[test]
