@@ -53,6 +53,41 @@ fn hash_mode_writes_known_sha256_values_and_no_raw_pii() {
     assert_eq!(sms["properties"]["message_body"], BODY_HASH);
 }
 
+/// Maps one SMS inbound event carrying these contact values, in hash mode.
+fn hashed_sms(phone: &str, email: &str) -> Value {
+    let event = serde_json::json!({"events": [{
+        "id": "e1", "event_type": "users.messages.sms.InboundReceive", "time": 1_700_000_000,
+        "user": {"external_user_id": "u1"},
+        "properties": {"user_phone_number": phone, "inbound_phone_number": phone, "email_address": email}
+    }]});
+    let body = event.to_string();
+    let config = config(&[("PII_MODE", "hash")]);
+    let out = transform(
+        &parse_body(body.as_bytes()).unwrap(),
+        &config.routing,
+        config.routing.find("default").unwrap(),
+    );
+    serde_json::from_str(&out.messages[0].json).unwrap()
+}
+
+/// Issue 21, case 10: NFC and NFD are one person; a value with nothing left to hash is dropped,
+/// never sent as sha256("") that every such user would share.
+#[test]
+fn hash_mode_normalises_unicode_and_drops_what_normalises_to_nothing() {
+    let nfc = hashed_sms("+15550100199", "Jos\u{e9}@example.com");
+    let nfd = hashed_sms("+15550100199", "Jose\u{301}@example.com");
+    assert_eq!(nfc["context"]["traits"], nfd["context"]["traits"]);
+    assert_eq!(nfc["context"]["traits"]["phone"], PHONE_HASH);
+    const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    for phone in ["unknown", "+\u{661}\u{665}\u{665}\u{665}"] {
+        let message = hashed_sms(phone, " ");
+        assert!(!message.to_string().contains(EMPTY_SHA256), "{message}");
+        assert!(message["context"].get("traits").is_none(), "{phone}: {message}");
+        assert!(message["properties"].get("inbound_phone_number").is_none());
+        assert_eq!(message["userId"], "u1", "the event itself is still sent");
+    }
+}
+
 const EMAIL_HASH: &str = "e814ff3dc480a94c7ce9334062ec4733c75a002f4bcec0197f62ffea64059e2f";
 const PHONE_HASH: &str = "90be998a6e4b5bec4f18e14bc56a618ba6dd57100b89276067e3a77ff7140b4a";
 const BODY_HASH: &str = "885ef8454dfbce8fc35b9c2f952839610329bca48a03ea3cb6269f5678a3cd52";

@@ -327,11 +327,13 @@ fn protect(mode: PiiMode, kind: PiiKind, value: &str) -> Option<Protected<'_>> {
     match mode {
         PiiMode::Keep => Some(Protected::Kept(value)),
         PiiMode::Drop => None,
-        PiiMode::Hash => Some(Protected::Hashed(match kind {
+        // A value with nothing left after normalising is dropped (see `pii`).
+        PiiMode::Hash => match kind {
             PiiKind::Email => pii::hash_email(value),
             PiiKind::Phone => pii::hash_phone(value),
             PiiKind::Text => pii::hash_text(value),
-        })),
+        }
+        .map(Protected::Hashed),
     }
 }
 
@@ -462,7 +464,10 @@ fn write_entry<M: SerializeMap>(map: &mut M, key: &str, value: &RawValue, pii: P
         (None, _) | (Some(_), PiiMode::Keep) => map.serialize_entry(key, value),
         (Some(_), PiiMode::Drop) => Ok(()),
         (Some(kind), PiiMode::Hash) => match string_value(value) {
-            Some(text) => map.serialize_entry(key, &protect(PiiMode::Hash, kind, &text)),
+            Some(text) => match protect(PiiMode::Hash, kind, &text) {
+                Some(hashed) => map.serialize_entry(key, &hashed),
+                None => Ok(()),
+            },
             None if value.get() == "null" => map.serialize_entry(key, value),
             None => Ok(()),
         },
