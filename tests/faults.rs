@@ -112,7 +112,8 @@ async fn each_failure_is_named_for_what_happened() {
         outcome,
         BatchOutcome::Retryable {
             attempts: 0,
-            last_error: "no time left to try".to_owned()
+            last_error: "no time left to try".to_owned(),
+            retry_after: None,
         }
     );
 }
@@ -240,7 +241,9 @@ async fn no_retry_is_waited_for_that_could_not_run_before_the_deadline() {
     let deadline = started + Duration::from_millis(300);
     let outcome = down_for_good(deadline).await;
     match outcome {
-        BatchOutcome::Retryable { attempts, last_error } => {
+        BatchOutcome::Retryable {
+            attempts, last_error, ..
+        } => {
             assert_eq!(attempts, 1);
             assert!(last_error.contains("503"), "{last_error}");
         }

@@ -95,6 +95,47 @@ async fn still_down_reports_the_record_and_backs_off_its_visibility() {
     assert!(harness.dead.bodies.lock().unwrap().is_empty());
 }
 
+/// Issue 21, case 8: Segment asked for 120 s and replay made the message visible after 60.
+/// Visibility is the larger of the backoff and `Retry-After`, and never past the window.
+#[tokio::test]
+async fn a_retry_after_longer_than_the_backoff_sets_the_visibility() {
+    let harness = Harness::new(config(&[]));
+    let parked = park_a_batch(&harness).await;
+    let limited = |seconds| {
+        Err(AttemptError::Status {
+            status: 429,
+            retry_after: Some(Duration::from_secs(seconds)),
+        })
+    };
+    harness.segment.always(limited(120));
+    let response = harness.replay().handle(sqs_event(&parked, 1), deadline()).await;
+    assert_eq!(failures(&response), ["msg-0"]);
+    // A Retry-After shorter than the backoff leaves the backoff (240 s at the third receive).
+    harness.segment.always(limited(30));
+    harness.replay().handle(sqs_event(&parked, 3), deadline()).await;
+    // Ten minutes before expiry, a one-hour Retry-After is cut to the window's end.
+    harness.segment.always(limited(3600));
+    harness.clock.advance(Duration::from_secs(48 * 3600 - 600));
+    harness.replay().handle(sqs_event(&parked, 1), deadline()).await;
+    let postponed: Vec<Duration> = harness
+        .retry
+        .postponed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, d)| *d)
+        .collect();
+    assert_eq!(
+        postponed,
+        [
+            Duration::from_secs(120),
+            Duration::from_secs(240),
+            Duration::from_secs(601)
+        ]
+    );
+    assert!(harness.dead.bodies.lock().unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn an_expired_record_is_dead_lettered_and_never_sent() {
     let harness = Harness::new(config(&[]));

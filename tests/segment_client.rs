@@ -124,7 +124,10 @@ async fn a_retry_after_beyond_the_deadline_gives_up_at_once_so_ingest_can_park()
         .mount(&server)
         .await;
     let outcome = deliver(&server, Duration::from_secs(3)).await;
-    assert!(matches!(outcome, BatchOutcome::Retryable { attempts: 1, ref last_error } if last_error.contains("429")));
+    assert!(
+        matches!(outcome, BatchOutcome::Retryable { attempts: 1, ref last_error, retry_after } if last_error.contains("429") && retry_after == Some(Duration::from_secs(120))),
+        "the Retry-After is kept for replay's visibility: {outcome:?}"
+    );
 }
 
 #[tokio::test]
@@ -150,7 +153,7 @@ async fn a_hanging_segment_times_out_and_stays_retryable() {
         .await;
     let outcome = deliver(&server, Duration::from_secs(5)).await;
     assert!(
-        matches!(outcome, BatchOutcome::Retryable { attempts: 3, ref last_error } if last_error.contains("timeout"))
+        matches!(outcome, BatchOutcome::Retryable { attempts: 3, ref last_error, .. } if last_error.contains("timeout"))
     );
 }
 

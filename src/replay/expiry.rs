@@ -24,8 +24,23 @@ pub fn visibility_backoff(
     first_failed_at: OffsetDateTime,
     max_age: Duration,
 ) -> Duration {
+    replay_delay(receive_count, now, first_failed_at, max_age, None)
+}
+
+/// [`visibility_backoff`], but at least Segment's `Retry-After` when its last answer sent one:
+/// Segment asked not to hear about these messages sooner. Still never past expiry, so a long
+/// `Retry-After` cannot carry an envelope beyond its window (it is then dead-lettered as
+/// expired, never sent late).
+pub fn replay_delay(
+    receive_count: u32,
+    now: OffsetDateTime,
+    first_failed_at: OffsetDateTime,
+    max_age: Duration,
+    retry_after: Option<Duration>,
+) -> Duration {
     let exponent = receive_count.saturating_sub(1).min(16);
     let delay = BACKOFF_BASE.saturating_mul(1 << exponent).min(BACKOFF_CAP);
+    let delay = delay.max(retry_after.unwrap_or_default());
     let until_expiry = (first_failed_at + max_age - now).max(time::Duration::ZERO);
     let until_expiry = Duration::from_secs(until_expiry.whole_seconds() as u64 + 1);
     delay.min(until_expiry)
@@ -55,6 +70,29 @@ mod tests {
         assert_eq!(visibility_backoff(40, at(0), at(0), DAY2), BACKOFF_CAP);
         assert_eq!(
             visibility_backoff(40, at(48 * 3600 - 10), at(0), DAY2),
+            Duration::from_secs(11)
+        );
+    }
+
+    /// Issue 21, case 8: Segment asked for 120 s; the first backoff is 60.
+    #[test]
+    fn a_retry_after_longer_than_the_backoff_wins_but_never_passes_expiry() {
+        let after = |s| Some(Duration::from_secs(s));
+        assert_eq!(
+            replay_delay(1, at(0), at(0), DAY2, after(120)),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            replay_delay(3, at(0), at(0), DAY2, after(120)),
+            Duration::from_secs(240)
+        );
+        assert_eq!(replay_delay(1, at(0), at(0), DAY2, None), Duration::from_secs(60));
+        assert_eq!(
+            replay_delay(1, at(0), at(0), DAY2, after(4 * 3600)),
+            Duration::from_secs(4 * 3600)
+        );
+        assert_eq!(
+            replay_delay(1, at(48 * 3600 - 10), at(0), DAY2, after(3600)),
             Duration::from_secs(11)
         );
     }

@@ -5,5 +5,5 @@ mod expiry;
 mod handler;
 mod record;
 
-pub use expiry::{is_expired, visibility_backoff};
+pub use expiry::{is_expired, replay_delay, visibility_backoff};
 pub use handler::Replay;

@@ -2,12 +2,14 @@
 //! re-map → settle (acknowledge, back off, or dead-letter). Replay never acknowledges a record
 //! whose events are in neither Segment nor a queue.
 
+use std::time::Duration;
+
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::handler::{Replay, ReplayRecord};
-use super::{is_expired, visibility_backoff};
+use super::{is_expired, replay_delay};
 use crate::config::{RouteId, SegmentTarget};
 use crate::deadline;
 use crate::keycheck::Plan;
@@ -55,6 +57,8 @@ pub(crate) struct RecordReport {
     pub held: Vec<(RouteId, usize)>,
     /// Routes whose write-key check this record made ended "unknown" (delivered as usual).
     pub checks_failed: Vec<RouteId>,
+    /// The longest `Retry-After` Segment sent for what is still failing.
+    pub retry_after: Option<Duration>,
 }
 
 /// What a record's deliveries left to settle.
@@ -98,6 +102,7 @@ impl RecordReport {
             requeued: 0,
             held: Vec::new(),
             checks_failed: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -106,6 +111,7 @@ impl RecordReport {
         self.retries += delivery.retries;
         self.delivered += delivery.delivered;
         self.dead_lettered += delivery.permanent_count();
+        self.retry_after = self.retry_after.max(delivery.retry_after());
     }
 }
 
@@ -329,11 +335,12 @@ impl Replay {
         error: &str,
         report: RecordReport,
     ) -> RecordReport {
-        let delay = visibility_backoff(
+        let delay = replay_delay(
             record.receive_count,
             self.clock.now(),
             first_failed_at,
             self.config.replay_max_age,
+            report.retry_after,
         );
         if let Err(postpone_error) = self.retry_queue.postpone(&record.receipt_handle, delay).await {
             tracing::warn!(error = %postpone_error, "Could not extend visibility; SQS default applies.");

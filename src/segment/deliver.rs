@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::batch::{batch_body, plan_batches};
-use super::retry::{Disposition, backoff, classify};
+use super::retry::{Disposition, MAX_RETRY_AFTER, backoff, classify};
 use crate::config::SegmentTarget;
 use crate::ports::{Clock, Deliver};
 
@@ -56,6 +56,9 @@ pub enum BatchOutcome {
         attempts: u32,
         /// The last failure, for the envelope.
         last_error: String,
+        /// The `Retry-After` of the last answer, when it sent one: the earliest Segment wants
+        /// this batch again, so replay hides the record at least this long.
+        retry_after: Option<Duration>,
     },
     /// Segment refused it in a way that will not change: dead-letter it.
     Permanent {
@@ -98,7 +101,11 @@ pub async fn deliver_batch<S: AsRef<str>>(
             } else {
                 "out of time".to_owned()
             };
-            return BatchOutcome::Retryable { attempts, last_error };
+            return BatchOutcome::Retryable {
+                attempts,
+                last_error,
+                retry_after: None,
+            };
         }
         attempts += 1;
         let body = batch_body(messages, clock.now());
@@ -119,12 +126,15 @@ pub async fn deliver_batch<S: AsRef<str>>(
             }
             Disposition::Retry { after } => after,
         };
-        let wait =
-            after.unwrap_or_else(|| backoff(attempts, policy.base_delay, policy.max_delay, 1.0 + fastrand::f64()));
+        let wait = after.map_or_else(
+            || backoff(attempts, policy.base_delay, policy.max_delay, 1.0 + fastrand::f64()),
+            |after| after.min(MAX_RETRY_AFTER),
+        );
         if attempts >= policy.max_attempts || Instant::now() + wait + MIN_ATTEMPT_TIME > deadline {
             return BatchOutcome::Retryable {
                 attempts,
                 last_error: error.to_string(),
+                retry_after: after,
             };
         }
         tracing::debug!(attempt = attempts, wait_ms = wait.as_millis() as u64, error = %error, "Retrying Segment batch.");
@@ -141,6 +151,8 @@ pub struct Undelivered {
     pub attempts: u32,
     /// What Segment (or the transport) last said, never message content.
     pub last_error: String,
+    /// Segment's last `Retry-After` for this run, when it sent one.
+    pub retry_after: Option<Duration>,
 }
 
 /// How a set of messages fared: every index is in exactly one of `delivered`, `retryable`
@@ -168,6 +180,12 @@ impl DeliveryReport {
         self.retryable.iter().map(|u| u.range.len()).sum()
     }
 
+    /// The longest `Retry-After` Segment gave for a run still failing: how long it asked us to
+    /// wait before sending any of them again.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retryable.iter().filter_map(|run| run.retry_after).max()
+    }
+
     /// Messages Segment refused for good.
     pub(crate) fn permanent_count(&self) -> usize {
         self.permanent.iter().map(|u| u.range.len()).sum()
@@ -179,6 +197,7 @@ impl DeliveryReport {
             range: 0..messages,
             attempts: 0,
             last_error,
+            retry_after: None,
         };
         Self {
             retryable: if messages > 0 { vec![run] } else { Vec::new() },
@@ -246,10 +265,15 @@ fn settle_range(
 ) {
     match outcome {
         BatchOutcome::Delivered { .. } => report.delivered += range.len(),
-        BatchOutcome::Retryable { attempts, last_error } => report.retryable.push(Undelivered {
+        BatchOutcome::Retryable {
+            attempts,
+            last_error,
+            retry_after,
+        } => report.retryable.push(Undelivered {
             range,
             attempts,
             last_error,
+            retry_after,
         }),
         BatchOutcome::Permanent { attempts, status, .. } if range.len() > 1 && !matches!(status, 401 | 403 | 404) => {
             tracing::debug!(messages = range.len(), attempts, "Segment refused a batch; bisecting.");
@@ -263,6 +287,7 @@ fn settle_range(
             range,
             attempts,
             last_error,
+            retry_after: None,
         }),
     }
 }

@@ -5,8 +5,14 @@ use std::time::{Duration, SystemTime};
 
 use crate::ports::AttemptError;
 
-/// Longest `Retry-After` we honour; analytics-next caps it the same way.
+/// Longest `Retry-After` we wait for inside one invocation; analytics-next caps it the same
+/// way. A longer one ends the invocation's tries at once, and the message is parked.
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// Longest `Retry-After` kept for later: SQS's maximum visibility timeout, 12 hours
+/// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html>).
+/// Replay hides a record at least this long when Segment asks (see `replay::expiry`).
+pub(crate) const MAX_RETRY_AFTER_KEPT: Duration = Duration::from_secs(12 * 3600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Disposition {
@@ -30,7 +36,7 @@ pub(crate) fn classify(error: &AttemptError) -> Disposition {
     }
 }
 
-/// `Retry-After` as delay-seconds or an HTTP date, capped at [`MAX_RETRY_AFTER`].
+/// `Retry-After` as delay-seconds or an HTTP date, capped at [`MAX_RETRY_AFTER_KEPT`].
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     let delay = match value.parse::<u64>() {
@@ -40,7 +46,7 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
             .duration_since(now)
             .unwrap_or(Duration::ZERO),
     };
-    Some(delay.min(MAX_RETRY_AFTER))
+    Some(delay.min(MAX_RETRY_AFTER_KEPT))
 }
 
 /// Exponential backoff with full jitter in [1, 2): `base × 2^(attempt-1) × jitter`, capped.
@@ -79,7 +85,12 @@ mod tests {
     fn retry_after_takes_seconds_or_a_date_and_is_capped() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("86400", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("86400", now), Some(MAX_RETRY_AFTER_KEPT));
+        assert_eq!(
+            parse_retry_after("600", now),
+            Some(Duration::from_secs(600)),
+            "kept for replay"
+        );
         let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
         assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(30)));
         assert_eq!(parse_retry_after("soon", now), None);
