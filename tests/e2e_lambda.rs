@@ -88,16 +88,21 @@ impl Env {
     }
 
     async fn invoke_replay(&self, event: &SqsEvent) -> Value {
+        self.invoke("replay", serde_json::to_vec(event).unwrap()).await
+    }
+
+    /// Invokes `function` with a raw event, as Lambda's Invoke API does, and returns its answer.
+    async fn invoke(&self, function: &str, event: Vec<u8>) -> Value {
         let response = self
             .http
-            .post(format!("{}/2015-03-31/functions/replay/invocations", self.watch))
-            .body(serde_json::to_vec(event).unwrap())
+            .post(format!("{}/2015-03-31/functions/{function}/invocations", self.watch))
+            .body(event)
             .send()
             .await
-            .expect("replay answers");
+            .expect("the function answers");
         assert!(
             response.status().is_success(),
-            "replay invocation failed: {}",
+            "{function} invocation failed: {}",
             response.status()
         );
         serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
@@ -125,6 +130,18 @@ async fn segment_stand_in() -> MockServer {
         }
     };
     MockServer::builder().listener(listener).start().await
+}
+
+/// The stand-in, knowing the runtime secret's key: the check passes (rather than failing open
+/// on the stand-in's default 404), so every batch goes out as it would in AWS.
+async fn known_key_stand_in() -> MockServer {
+    let segment = segment_stand_in().await;
+    Mock::given(method("GET"))
+        .and(path(settings_path(E2E_WRITE_KEY)))
+        .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
+        .mount(&segment)
+        .await;
+    segment
 }
 
 /// The settings CDN path Segment's SDKs read for `write_key`.
@@ -316,14 +333,7 @@ fn counts(body: &Value) -> [u64; 5] {
 async fn braze_to_segment_through_the_real_binaries() {
     let _serial = SERIAL.lock().await;
     let env = Env::new().await;
-    let segment = segment_stand_in().await;
-    // The runtime secret's key is one Segment knows: the check passes (rather than failing
-    // open on the stand-in's default 404), so every batch below goes out as it would in AWS.
-    Mock::given(method("GET"))
-        .and(path(settings_path(E2E_WRITE_KEY)))
-        .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
-        .mount(&segment)
-        .await;
+    let segment = known_key_stand_in().await;
 
     // A wrong token is refused before anything else happens.
     let (status, _) = env.post_currents("wrong", file("tests/fixtures/all-events.json")).await;
@@ -389,6 +399,40 @@ async fn braze_to_segment_through_the_real_binaries() {
         settings_requests(&segment, E2E_WRITE_KEY).await >= 1,
         "the functions checked the key against the settings stand-in"
     );
+}
+
+/// Issue 21, case 9: the real ingest binary, invoked with a REST API (payload 1.0) event and an
+/// ALB event as those fronts send them, delivers and answers in the shape each front expects
+/// (API Gateway REST: `multiValueHeaders`; ALB: `statusDescription`).
+#[tokio::test]
+#[ignore = "needs cargo lambda watch and moto: run scripts/test"]
+async fn rest_api_and_alb_fronts_reach_segment_through_the_real_binary() {
+    let _serial = SERIAL.lock().await;
+    let env = Env::new().await;
+    let segment = known_key_stand_in().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/batch"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&segment)
+        .await;
+    let n = sample_len();
+    for (name, shape_field) in [
+        ("events/ingest-rest.json", "/multiValueHeaders/content-type"),
+        ("events/ingest-alb-gzip.json", "/statusDescription"),
+    ] {
+        let event = String::from_utf8(file(name))
+            .unwrap()
+            .replace("sample-currents-token", TOKEN);
+        let answer = env.invoke("ingest", event.into_bytes()).await;
+        assert_eq!(answer["statusCode"], 200, "{name}: {answer}");
+        assert!(
+            answer.pointer(shape_field).is_some(),
+            "{name} answered in its front's shape: {answer}"
+        );
+        let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        assert_eq!(counts(&body), [n, n, 0, 0, 0], "{name}: {body}");
+    }
+    assert_eq!(batch_ids(&batches(&segment).await).len() as u64, 2 * n);
 }
 
 /// Issue 20: revoke -> held -> rotate -> delivered, through the real binaries, with the runtime

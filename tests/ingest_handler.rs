@@ -15,10 +15,10 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
-/// An `events/` file deserialised the way the Lambda runtime does it.
+/// An `events/` file deserialised the way the Lambda runtime does it (any front lambda_http reads).
 fn event_file(name: &str) -> lambda_http::Request {
     let text = std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    lambda_http::request::from_str(&text).expect("a valid API Gateway v2 event")
+    lambda_http::request::from_str(&text).expect("a valid API Gateway or ALB event")
 }
 
 /// How many events `all-events.json` (and so the committed sample batch) holds.
@@ -83,12 +83,64 @@ async fn the_committed_api_gateway_events_work_as_sam_would_send_them() {
     assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
 }
 
+/// Issue 21, case 9: a REST API (payload 1.0, e.g. for AWS WAF) or an ALB in front of ingest.
+/// Both were invocation errors (502s until Braze disables the connector).
+#[tokio::test]
+async fn rest_api_and_alb_events_are_read_like_http_api_events() {
+    let harness = Harness::new(sample_config());
+    let (status, body) = send(&harness, event_file("ingest-rest.json")).await;
+    assert_eq!((status, counts(&body).0), (200, fixture_len()), "REST API, payload 1.0");
+    let (status, body) = send(&harness, event_file("ingest-alb-gzip.json")).await;
+    assert_eq!((status, counts(&body).0), (200, fixture_len()), "ALB, base64 + gzip");
+    let rest = |edit: &dyn Fn(&mut Value)| {
+        let text = std::fs::read_to_string(format!("{}/events/ingest-rest.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let mut event: Value = serde_json::from_str(&text).unwrap();
+        edit(&mut event);
+        lambda_http::request::from_str(&event.to_string()).expect("a REST API event")
+    };
+    // The stage lambda_http puts before the path does not hide the route; `?route=` works too.
+    let by_path = rest(&|e| e["path"] = json!("/currents/nowhere"));
+    assert_eq!(
+        send(&harness, by_path).await.0,
+        404,
+        "unknown route from /prod/currents/nowhere"
+    );
+    let by_query = rest(&|e| e["queryStringParameters"] = json!({"route": "nowhere"}));
+    assert_eq!(send(&harness, by_query).await.0, 404, "unknown route from ?route=");
+    let wrong = rest(&|e| e["headers"]["Authorization"] = json!("Bearer not-the-token"));
+    assert_eq!(send(&harness, wrong).await.0, 401);
+    // An ALB with multi-value headers on sends only `multiValueHeaders`.
+    let text = std::fs::read_to_string(format!("{}/events/ingest-alb-gzip.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut alb: Value = serde_json::from_str(&text).unwrap();
+    let headers = alb.as_object_mut().unwrap().remove("headers").unwrap();
+    let multi: serde_json::Map<String, Value> = headers
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), json!([v])))
+        .collect();
+    alb["multiValueHeaders"] = Value::Object(multi);
+    alb["multiValueQueryStringParameters"] = json!({});
+    let request = lambda_http::request::from_str(&alb.to_string()).expect("an ALB event");
+    let (status, body) = send(&harness, request).await;
+    assert_eq!(
+        (status, counts(&body).0),
+        (200, fixture_len()),
+        "ALB, multi-value headers"
+    );
+}
+
 #[tokio::test]
 async fn the_events_files_carry_exactly_our_fixture() {
-    let request = event_file("ingest-valid.json");
-    let sent: Value = serde_json::from_slice(request.body().as_ref()).unwrap();
     let fixture: Value = serde_json::from_slice(&fixture("all-events.json")).unwrap();
-    assert_eq!(sent, fixture, "run scripts/make-events --fixed after changing fixtures");
+    for name in ["ingest-valid.json", "ingest-rest.json"] {
+        let request = event_file(name);
+        let sent: Value = serde_json::from_slice(request.body().as_ref()).unwrap();
+        assert_eq!(
+            sent, fixture,
+            "{name}: run scripts/make-events --fixed after changing fixtures"
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! The `ingest` Lambda: API Gateway HTTP API / Function URL → Segment, parking failures in SQS.
+//! The `ingest` Lambda: API Gateway (HTTP or REST API), Function URL or ALB → Segment, parking
+//! failures in SQS.
 
 use std::convert::Infallible;
 

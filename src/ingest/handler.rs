@@ -1,5 +1,7 @@
-//! The lambda_http edge: a `Request` in, a `Response` out. API Gateway HTTP API (payload v2)
-//! and Function URLs share one request shape; lambda_http has already decoded base64 bodies.
+//! The lambda_http edge: a `Request` in, a `Response` out. lambda_http reads API Gateway HTTP
+//! API (payload v2) and Function URL events, API Gateway REST API (payload 1.0) events and ALB
+//! events into one request type (features `apigw_http`, `apigw_rest`, `alb`), decodes base64
+//! bodies, and answers each front in its own response shape.
 
 use lambda_http::http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use lambda_http::http::{Method, StatusCode};
