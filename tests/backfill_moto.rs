@@ -176,6 +176,20 @@ async fn a_braze_export_in_s3_reaches_segment_with_duplicates_under_one_message_
     assert!(summary.by_event_type.contains_key("users.behaviors.CustomEvent"));
 }
 
+/// A run over `PREFIX` of bucket `name`, with the default configuration and `segment`.
+fn scripted_deps(client: &aws_sdk_s3::Client, name: &str, segment: Arc<ScriptedSegment>) -> Backfill {
+    Backfill {
+        source: Arc::new(S3Source::new(client.clone(), name, PREFIX)),
+        segment,
+        dead_letters: RecordingQueue::new(),
+        clock: FixedClock::at(1_764_100_000),
+        config: Arc::new(common::config(&[])),
+        policy: quick_policy(),
+        progress_bar: false,
+        key_health: common::settings::trusting_key_health(),
+    }
+}
+
 #[tokio::test]
 #[ignore = "needs moto_server: run scripts/test"]
 async fn a_killed_s3_run_resumes_from_its_state_file() {
@@ -201,16 +215,7 @@ async fn a_killed_s3_run_resumes_from_its_state_file() {
         &format!("s3://{name}/{PREFIX}"),
         &["--state", &state_arg, "--concurrency", "1"],
     );
-    let deps = |segment: Arc<ScriptedSegment>| Backfill {
-        source: Arc::new(S3Source::new(client.clone(), &name, PREFIX)),
-        segment,
-        dead_letters: RecordingQueue::new(),
-        clock: FixedClock::at(1_764_100_000),
-        config: Arc::new(common::config(&[])),
-        policy: quick_policy(),
-        progress_bar: false,
-        key_health: common::settings::trusting_key_health(),
-    };
+    let deps = |segment: Arc<ScriptedSegment>| scripted_deps(&client, &name, segment);
     let first = ScriptedSegment::new();
     let before = killed_run(&opts, deps(first.clone()), first, 8).await;
     let done = std::fs::read_to_string(&state).unwrap().lines().count();
@@ -297,4 +302,52 @@ async fn enqueue_then_the_backfill_function_delivers_every_object() {
     assert_eq!(failed, [corrupt_id.as_str()], "only the corrupt object is left to SQS");
     let sent = sent_messages(&server).await;
     assert_eq!(sent.len(), sendable(), "every record with an external_user_id");
+}
+
+/// `--window queued` on S3 keys selects as on a local folder: only the objects of the queue
+/// hours the window overlaps, every event in them whatever its `time`; `--enqueue` writes them
+/// as version-2 tasks carrying the window (issue 21, case 2).
+#[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
+async fn the_queued_window_selects_s3_objects_by_their_date_hour() {
+    let (client, name) = bucket(&export()).await;
+    let source_url = format!("s3://{name}/{PREFIX}");
+    // 17:10 to 17:20: only the hour-17 folder, read whole. Its records' `time` is 16:30 to 16:59.
+    let window = [
+        "--window",
+        "queued",
+        "--since",
+        "2025-11-24T17:10:00Z",
+        "--until",
+        "2025-11-24T17:20:00Z",
+    ];
+    let segment = ScriptedSegment::new();
+    let deps = scripted_deps(&client, &name, segment.clone());
+    let summary = run(&options_for(&source_url, &window), deps).await.unwrap();
+    assert!(summary.ok(), "{}", summary.render());
+    assert_eq!(
+        (summary.files_selected, summary.records),
+        (1, 30),
+        "{}",
+        summary.render()
+    );
+    assert!(!summary.skipped.contains_key("outside_time_window"));
+    assert_eq!(summary.delivered, (30..60).filter(|i| i % 3 != 2).count() as u64);
+    assert!(
+        summary
+            .render()
+            .contains("date= folders 2025-11-24-17 to 2025-11-24-17")
+    );
+
+    let run_options = options_for(&source_url, &window).run_options().unwrap();
+    let queue = RecordingQueue::new();
+    let source = S3Source::new(client, &name, PREFIX);
+    let enqueued = enqueue(&source, &name, &run_options, &*queue).await.unwrap();
+    assert_eq!(enqueued.files_selected, 1);
+    let task = &queue.envelopes()[0];
+    assert_eq!(
+        (&task["version"], &task["options"]["window"]),
+        (&2.into(), &"queued".into())
+    );
+    assert!(task["key"].as_str().unwrap().contains("/date=2025-11-24-17/"), "{task}");
 }

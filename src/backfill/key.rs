@@ -45,50 +45,164 @@ pub(crate) fn parse_hour(text: &str) -> Option<i64> {
     Some(at.assume_utc().unix_timestamp())
 }
 
+/// Which events a run takes, by time. Times are UNIX seconds; `until` is exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Selection {
+    /// Events whose `time` is in `[since, until)`, from the `date=` folders that may hold them:
+    /// the hour of `since` up to `until` plus `lag_hours` (Braze queues an event at or after its
+    /// `time`). Objects outside Braze's layout are read and judged on their records.
+    EventTime {
+        since: Option<i64>,
+        until: Option<i64>,
+        lag_hours: u32,
+    },
+    /// Every event of the objects whose `date=` hour `[H, H + 1 h)` overlaps `[since, until)`,
+    /// whatever their `time`: an hour the window only touches is read whole. An object with no
+    /// `date=YYYY-MM-DD-HH` folder cannot be placed and is never read.
+    QueueHour { since: Option<i64>, until: Option<i64> },
+}
+
+impl Default for Selection {
+    fn default() -> Self {
+        Self::EventTime {
+            since: None,
+            until: None,
+            lag_hours: 0,
+        }
+    }
+}
+
+/// What the key filter says about one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Read it.
+    Read,
+    /// Not wanted: another type, another window, or not `.avro`.
+    Pass,
+    /// Selecting by queue hour, and the key has no `date=YYYY-MM-DD-HH` folder.
+    NoQueueHour,
+}
+
 /// Whether an `.avro` object is worth reading, from its key alone.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct KeyFilter {
     /// Event types to read; empty = all.
     pub event_types: Vec<String>,
-    /// Earliest event `time` wanted, UNIX seconds.
-    pub since: Option<i64>,
-    /// Event `time` wanted strictly before this, UNIX seconds.
-    pub until: Option<i64>,
-    /// How long after an event Braze may queue it, in hours: folders up to `until + lag` are read.
-    pub lag_hours: u32,
+    /// The time window and how it is applied.
+    pub selection: Selection,
 }
 
 impl KeyFilter {
-    /// `true` when the key may hold wanted events. Keys outside Braze's layout are kept and
-    /// judged on their decoded records.
-    pub(crate) fn wants(&self, key: &str) -> bool {
+    /// Reads `key`'s type and queue hour and judges the object by them. Selecting by event
+    /// time, keys outside Braze's layout are read and judged on their decoded records.
+    pub(crate) fn verdict(&self, key: &str) -> Verdict {
         if !key.ends_with(".avro") {
-            return false;
+            return Verdict::Pass;
         }
         let info = parse_key(key);
         if let Some(event_type) = info.event_type
             && !self.wants_type(event_type)
         {
-            return false;
+            return Verdict::Pass;
         }
-        let Some(hour) = info.queued_hour else { return true };
-        // An event is queued at or after its `time`, so a folder that closed before `since`
-        // cannot hold a wanted event.
-        if self.since.is_some_and(|since| hour + 3_600 <= since) {
-            return false;
-        }
-        self.until
-            .is_none_or(|until| hour < until + i64::from(self.lag_hours) * 3_600)
+        let wanted = match (self.selection, info.queued_hour) {
+            (Selection::QueueHour { .. }, None) => return Verdict::NoQueueHour,
+            (Selection::EventTime { .. }, None) => true,
+            (
+                Selection::EventTime {
+                    since,
+                    until,
+                    lag_hours,
+                },
+                Some(hour),
+            ) => {
+                // An event is queued at or after its `time`, so a folder that closed before
+                // `since` cannot hold a wanted event.
+                let lag = i64::from(lag_hours) * 3_600;
+                since.is_none_or(|since| hour + 3_600 > since) && until.is_none_or(|until| hour < until + lag)
+            }
+            (Selection::QueueHour { since, until }, Some(hour)) => {
+                since.is_none_or(|since| hour + 3_600 > since) && until.is_none_or(|until| hour < until)
+            }
+        };
+        if wanted { Verdict::Read } else { Verdict::Pass }
     }
 
     pub(crate) fn wants_type(&self, event_type: &str) -> bool {
         self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type)
     }
 
-    /// Whether a decoded event `time` falls in `[since, until)`.
+    /// Whether a decoded event `time` is kept: in `[since, until)` when selecting by event
+    /// time; always when selecting by queue hour (the object's hour already decided).
     pub(crate) fn wants_time(&self, time: i64) -> bool {
-        self.since.is_none_or(|since| time >= since) && self.until.is_none_or(|until| time < until)
+        match self.selection {
+            Selection::EventTime { since, until, .. } => {
+                since.is_none_or(|since| time >= since) && until.is_none_or(|until| time < until)
+            }
+            Selection::QueueHour { .. } => true,
+        }
     }
+
+    /// One line for the summary: the window mode and the `date=` folders it reads, e.g.
+    /// `queued hour: every event in the date= folders 2026-03-02-09 to 2026-03-05-17 …`.
+    pub(crate) fn describe(&self) -> String {
+        let (first, last) = self.folders();
+        let folders = format!(
+            "date= folders {} to {}",
+            first.map_or("(first)".to_owned(), format_hour),
+            last.map_or("(last)".to_owned(), format_hour)
+        );
+        match self.selection {
+            Selection::EventTime {
+                since,
+                until,
+                lag_hours,
+            } => format!(
+                "event time: events whose `time` is in [{}, {}), from the {folders} (--lag-hours {lag_hours})",
+                since.map_or("(any)".to_owned(), format_instant),
+                until.map_or("(any)".to_owned(), format_instant),
+            ),
+            Selection::QueueHour { .. } => {
+                format!("queued hour: every event in the {folders}, whole hours, whatever its `time`")
+            }
+        }
+    }
+
+    /// The first and last `date=` hour the window reads (start of hour, UNIX seconds).
+    fn folders(&self) -> (Option<i64>, Option<i64>) {
+        let (since, last_after) = match self.selection {
+            Selection::EventTime {
+                since,
+                until,
+                lag_hours,
+            } => (since, until.map(|u| u + i64::from(lag_hours) * 3_600)),
+            Selection::QueueHour { since, until } => (since, until),
+        };
+        let hour_of = |t: i64| t.div_euclid(3_600) * 3_600;
+        (since.map(hour_of), last_after.map(|end| hour_of(end - 1)))
+    }
+}
+
+/// UNIX seconds as Braze's `date=` hour, `YYYY-MM-DD-HH` (UTC).
+pub(crate) fn format_hour(at: i64) -> String {
+    match OffsetDateTime::from_unix_timestamp(at) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02}-{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour()
+        ),
+        Err(_) => at.to_string(),
+    }
+}
+
+/// UNIX seconds as RFC 3339 (UTC).
+fn format_instant(at: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| at.to_string())
 }
 
 /// `2025-03-07T14:00:00Z` (RFC 3339) or a bare `2025-03-07` (midnight UTC) to UNIX seconds.
@@ -119,24 +233,74 @@ mod tests {
         assert_eq!(parse_hour("2025-03-07"), None);
     }
 
+    fn reads(filter: &KeyFilter, key: &str) -> bool {
+        filter.verdict(key) == Verdict::Read
+    }
+
+    /// The hours of 2025-03-07, among 10 to 19, whose `date=` folder the filter reads.
+    fn hours_read(filter: &KeyFilter) -> Vec<u32> {
+        let at = |hour: u32| KEY.replace("2025-03-07-14", &format!("2025-03-07-{hour:02}"));
+        (10..20).filter(|hour| reads(filter, &at(*hour))).collect()
+    }
+
     #[test]
     fn folders_are_pruned_from_since_to_until_plus_lag() {
         let filter = KeyFilter {
             event_types: vec!["users.messages.email.Open".into()],
-            since: Some(parse_instant("2025-03-07T14:30:00Z").unwrap()),
-            until: Some(parse_instant("2025-03-07T16:00:00Z").unwrap()),
-            lag_hours: 2,
+            selection: Selection::EventTime {
+                since: Some(parse_instant("2025-03-07T14:30:00Z").unwrap()),
+                until: Some(parse_instant("2025-03-07T16:00:00Z").unwrap()),
+                lag_hours: 2,
+            },
+        };
+        assert_eq!(hours_read(&filter), [14, 15, 16, 17]);
+        assert!(!reads(&filter, &KEY.replace("email.Open", "email.Send")));
+        assert!(!reads(&filter, &KEY.replace(".avro", ".json")));
+        assert!(reads(&filter, "any/tree/file.avro"));
+        assert!(filter.wants_time(parse_instant("2025-03-07T14:30:00Z").unwrap()));
+        assert!(!filter.wants_time(parse_instant("2025-03-07T16:00:00Z").unwrap()));
+        assert!(!filter.wants_time(0));
+        assert_eq!(
+            filter.describe(),
+            "event time: events whose `time` is in [2025-03-07T14:30:00Z, 2025-03-07T16:00:00Z), \
+             from the date= folders 2025-03-07-14 to 2025-03-07-17 (--lag-hours 2)"
+        );
+    }
+
+    #[test]
+    fn the_queue_hour_reads_every_hour_the_window_overlaps_whole_and_every_event_in_it() {
+        let filter = KeyFilter {
+            event_types: Vec::new(),
+            selection: Selection::QueueHour {
+                since: Some(parse_instant("2025-03-07T14:30:00Z").unwrap()),
+                until: Some(parse_instant("2025-03-07T16:00:00Z").unwrap()),
+            },
+        };
+        // 14 overlaps [14:30, 16:00) by half an hour: read whole. 16 starts at `until`: not read.
+        assert_eq!(hours_read(&filter), [14, 15]);
+        assert!(!reads(&filter, &KEY.replace(".avro", ".json")));
+        assert_eq!(filter.verdict("any/tree/file.avro"), Verdict::NoQueueHour);
+        let day_only = KEY.replace("2025-03-07-14", "2025-03-07");
+        assert_eq!(filter.verdict(&day_only), Verdict::NoQueueHour);
+        assert!(filter.wants_time(0) && filter.wants_time(i64::MAX));
+        assert_eq!(
+            filter.describe(),
+            "queued hour: every event in the date= folders 2025-03-07-14 to 2025-03-07-15, \
+             whole hours, whatever its `time`"
+        );
+        let open = KeyFilter {
+            selection: Selection::QueueHour {
+                since: None,
+                until: None,
+            },
+            ..filter
         };
         let at = |hour: &str| KEY.replace("2025-03-07-14", hour);
-        assert!(!filter.wants(&at("2025-03-07-13")));
-        assert!(filter.wants(&at("2025-03-07-14")));
-        assert!(filter.wants(&at("2025-03-07-17")));
-        assert!(!filter.wants(&at("2025-03-07-18")));
-        assert!(!filter.wants(&KEY.replace("email.Open", "email.Send")));
-        assert!(!filter.wants(&KEY.replace(".avro", ".json")));
-        assert!(filter.wants("any/tree/file.avro"));
-        assert!(filter.wants_time(filter.since.unwrap()));
-        assert!(!filter.wants_time(filter.until.unwrap()));
+        assert!(reads(&open, &at("1999-01-01-00")) && reads(&open, &at("2099-12-31-23")));
+        assert_eq!(
+            open.describe(),
+            "queued hour: every event in the date= folders (first) to (last), whole hours, whatever its `time`"
+        );
     }
 
     #[test]

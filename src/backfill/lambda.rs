@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
-use super::enqueue::{ObjectTask, TASK_VERSION};
+use super::enqueue::ObjectTask;
+use super::key::Verdict;
 use super::object::process_object;
 use super::source::ObjectSource;
 use super::{Backfill, Context};
@@ -54,9 +55,11 @@ pub async fn handle_tasks(worker: &BackfillWorker, event: SqsEvent) -> SqsBatchR
 /// `true` when the object was finished: every record accounted for.
 async fn process_record(worker: &BackfillWorker, body: &str) -> bool {
     let task = match serde_json::from_str::<ObjectTask>(body) {
-        Ok(task) if task.version == TASK_VERSION => task,
+        Ok(task) if ObjectTask::readable(task.version) => task,
         _ => {
-            tracing::error!("BackfillQueue message is not a version-1 object task; leaving it to the queue's DLQ.");
+            tracing::error!(
+                "BackfillQueue message is not a version-1 or -2 object task; leaving it to the queue's DLQ."
+            );
             return false;
         }
     };
@@ -82,9 +85,16 @@ async fn process_record(worker: &BackfillWorker, body: &str) -> bool {
         tracing::error!(key = %shown, error = %error, "Backfill task held: the route's write key or region is bad.");
         return false;
     }
-    if !ctx.filter.wants(&task.key) {
-        tracing::info!(key = %shown, "Object not selected by the task's options; nothing to do.");
-        return true;
+    match ctx.filter.verdict(&task.key) {
+        Verdict::Read => {}
+        Verdict::Pass => {
+            tracing::info!(key = %shown, "Object not selected by the task's options; nothing to do.");
+            return true;
+        }
+        Verdict::NoQueueHour => {
+            tracing::error!(key = %shown, "Queued-window task for an object with no date= hour folder; leaving it to the queue's DLQ.");
+            return false;
+        }
     }
     let report = process_object(ctx, task.key).await;
     let finished = report.finished();

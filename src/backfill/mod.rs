@@ -30,9 +30,9 @@ pub use deliver::{RateLimited, Sent, backfill_policy, deliver_messages};
 pub use enqueue::enqueue;
 pub use files::JsonlFile;
 pub(crate) use files::StateFile;
-pub(crate) use key::KeyFilter;
+pub(crate) use key::{KeyFilter, Verdict};
 pub use lambda::{BackfillWorker, SourceFor, handle_tasks};
-pub use options::{BackfillOptions, DEFAULT_MAX_RPS, RunOptions};
+pub use options::{BackfillOptions, DEFAULT_MAX_RPS, RunOptions, Window};
 pub(crate) use progress::Progress;
 pub(crate) use s3::parse_s3_url;
 pub use s3::{S3Source, s3_client_from_env};
@@ -163,6 +163,7 @@ pub async fn run(options: &BackfillOptions, deps: Backfill) -> Result<Summary, B
     preflight(&ctx).await?;
     let mut summary = Summary {
         dry_run: ctx.run.dry_run,
+        window: ctx.filter.describe(),
         ..Summary::default()
     };
     let mut tasks = JoinSet::new();
@@ -172,15 +173,9 @@ pub async fn run(options: &BackfillOptions, deps: Backfill) -> Result<Summary, B
         let Some(last) = page.last() else { break };
         after = Some(last.key.clone());
         for meta in page {
-            if !ctx.filter.wants(&meta.key) {
+            if !admit(&ctx, &meta.key, state.as_ref(), &mut summary) {
                 continue;
             }
-            summary.files_selected += 1;
-            if state.as_ref().is_some_and(|s| s.is_done(&meta.key)) {
-                summary.files_already_done += 1;
-                continue;
-            }
-            ctx.progress.selected(1);
             while tasks.len() >= options.concurrency {
                 settle(&ctx, tasks.join_next().await, state.as_ref(), &mut summary)?;
             }
@@ -193,6 +188,28 @@ pub async fn run(options: &BackfillOptions, deps: Backfill) -> Result<Summary, B
     ctx.progress.finish();
     log_summary(&summary);
     Ok(summary)
+}
+
+/// Whether the listed object at `key` is to be processed now, counting it in the summary:
+/// selected (and maybe already done), or one the queue-hour window cannot place.
+fn admit(ctx: &Context, key: &str, state: Option<&StateFile>, summary: &mut Summary) -> bool {
+    match ctx.filter.verdict(key) {
+        Verdict::Pass => return false,
+        Verdict::NoQueueHour => {
+            let shown = ctx.source.display(key);
+            tracing::error!(key = %shown, "Object has no date= hour folder; --window queued cannot place it, not read.");
+            summary.add_without_queue_hour(shown);
+            return false;
+        }
+        Verdict::Read => {}
+    }
+    summary.files_selected += 1;
+    if state.is_some_and(|s| s.is_done(key)) {
+        summary.files_already_done += 1;
+        return false;
+    }
+    ctx.progress.selected(1);
+    true
 }
 
 /// Checks the write key of every route the run may send to (the run's route, or every route
@@ -264,6 +281,8 @@ fn log_summary(summary: &Summary) {
         skipped = summary.skipped.values().sum::<u64>(),
         dead_lettered = summary.dead_lettered.values().sum::<u64>(),
         undelivered = summary.undelivered,
+        files_without_queue_hour = summary.files_without_queue_hour,
+        window = %summary.window,
         dry_run = summary.dry_run,
         "Backfill finished."
     );
@@ -349,7 +368,8 @@ pub async fn command(args: &[String], out: &mut (dyn std::io::Write + Send)) -> 
     let result = match &cli.options.enqueue {
         Some(queue_url) => enqueue::enqueue_from_env(&cli.options, queue_url).await.map(|summary| {
             let _ = writeln!(out, "Enqueued {} objects on {queue_url}", summary.files_selected);
-            true
+            let _ = write!(out, "{}", summary.render_window());
+            summary.ok()
         }),
         None => match from_env(&cli.options).await {
             Ok(deps) => run(&cli.options, deps).await.map(|summary| {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::key::{KeyFilter, parse_instant};
+use super::key::{KeyFilter, Selection, parse_instant};
 
 /// Default `--lag-hours`: how long after an event's `time` Braze may still queue it. Offline
 /// devices send events days late; raise it to catch those.
@@ -15,6 +15,25 @@ pub(crate) const DEFAULT_LAG_HOURS: u32 = 24;
 /// live path keeps its share (<https://segment.com/docs/connections/rate-limits/>).
 pub const DEFAULT_MAX_RPS: u32 = 20;
 
+/// How `--since` / `--until` select events (`--window`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Window {
+    /// By each event's `time`: events in `[since, until)`, from the `date=` folders up to
+    /// `--lag-hours` after `until`. The default, as before the flag existed.
+    #[default]
+    Event,
+    /// By the hour Braze queued the events (the `date=YYYY-MM-DD-HH` folder): every event of
+    /// every object whose hour overlaps `[since, until)`, whatever its `time`. For outages.
+    Queued,
+}
+
+impl Window {
+    fn is_event(&self) -> bool {
+        *self == Self::Event
+    }
+}
+
 /// `currents-segment backfill SOURCE [options]`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BackfillOptions {
@@ -23,16 +42,21 @@ pub struct BackfillOptions {
     /// Only these event types (comma-separated, e.g. `users.messages.email.Open`).
     #[arg(long, value_delimiter = ',')]
     pub event_types: Vec<String>,
-    /// Only events whose `time` is at or after this (RFC 3339 or YYYY-MM-DD, UTC).
+    /// What `--since` / `--until` select: `event` = events whose `time` is in the window;
+    /// `queued` = every event Braze queued in the `date=` hours the window overlaps (outages).
+    #[arg(long, value_enum, default_value_t = Window::Event)]
+    pub window: Window,
+    /// Start of the window, inclusive (RFC 3339 or YYYY-MM-DD, UTC).
     #[arg(long)]
     pub since: Option<String>,
-    /// Only events whose `time` is before this (RFC 3339 or YYYY-MM-DD, UTC).
+    /// End of the window, exclusive (RFC 3339 or YYYY-MM-DD, UTC).
     #[arg(long)]
     pub until: Option<String>,
-    /// Also read `date=` folders up to this many hours after `--until` (Braze's `date=` is the
-    /// hour it queued an event, which can be later than the event's `time`).
-    #[arg(long, default_value_t = DEFAULT_LAG_HOURS)]
-    pub lag_hours: u32,
+    /// `--window event` only: also read `date=` folders up to this many hours after `--until`
+    /// (Braze's `date=` is the hour it queued an event, which can be later than its `time`).
+    /// Default 24.
+    #[arg(long)]
+    pub lag_hours: Option<u32>,
     /// Segment requests per second, across all files (retries included).
     #[arg(long, default_value_t = DEFAULT_MAX_RPS)]
     pub max_rps: u32,
@@ -66,16 +90,19 @@ pub struct BackfillOptions {
 /// no `options`) is every event of the object, sent to the `default` route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunOptions {
+    /// How `since` / `until` select; absent (as in tasks written before it existed) = `event`.
+    #[serde(default, skip_serializing_if = "Window::is_event")]
+    pub window: Window,
     /// Only these event types; empty means all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub event_types: Vec<String>,
-    /// Only events with `time` at or after this, UNIX seconds.
+    /// Start of the window, inclusive, UNIX seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<i64>,
-    /// Only events with `time` before this, UNIX seconds.
+    /// End of the window, exclusive, UNIX seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<i64>,
-    /// Hours of `date=` folders read past `until`.
+    /// Hours of `date=` folders read past `until` (`window` `event` only; ignored otherwise).
     #[serde(default)]
     pub lag_hours: u32,
     /// The route whose Segment source receives the events.
@@ -93,6 +120,7 @@ fn default_route() -> String {
 impl Default for RunOptions {
     fn default() -> Self {
         Self {
+            window: Window::Event,
             event_types: Vec::new(),
             since: None,
             until: None,
@@ -113,7 +141,19 @@ impl BackfillOptions {
                 .transpose()
                 .map_err(|e| format!("--{flag}: {e}"))
         };
+        let lag_hours = match (self.window, self.lag_hours) {
+            (Window::Event, lag) => lag.unwrap_or(DEFAULT_LAG_HOURS),
+            (Window::Queued, None) => 0,
+            (Window::Queued, Some(_)) => {
+                return Err(
+                    "--lag-hours widens --window event only; with --window queued the date= hours \
+                     of --since/--until are the window"
+                        .to_owned(),
+                );
+            }
+        };
         let run = RunOptions {
+            window: self.window,
             event_types: self
                 .event_types
                 .iter()
@@ -122,7 +162,7 @@ impl BackfillOptions {
                 .collect(),
             since: instant("since", &self.since)?,
             until: instant("until", &self.until)?,
-            lag_hours: self.lag_hours,
+            lag_hours,
             route: self.route.clone(),
             dry_run: self.dry_run,
         };
@@ -140,11 +180,18 @@ impl BackfillOptions {
 
 impl RunOptions {
     pub(crate) fn key_filter(&self) -> KeyFilter {
+        let (since, until) = (self.since, self.until);
+        let selection = match self.window {
+            Window::Event => Selection::EventTime {
+                since,
+                until,
+                lag_hours: self.lag_hours,
+            },
+            Window::Queued => Selection::QueueHour { since, until },
+        };
         KeyFilter {
             event_types: self.event_types.clone(),
-            since: self.since,
-            until: self.until,
-            lag_hours: self.lag_hours,
+            selection,
         }
     }
 }

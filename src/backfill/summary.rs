@@ -62,6 +62,8 @@ pub struct FileFailure {
 pub struct Summary {
     /// Nothing was sent (`--dry-run`).
     pub dry_run: bool,
+    /// How the run selected events: the `--window` mode and the `date=` folders it read.
+    pub window: String,
     /// Objects that passed the key filter.
     pub files_selected: u64,
     /// Of those, finished in an earlier run (`--state`).
@@ -70,6 +72,11 @@ pub struct Summary {
     pub files_finished: u64,
     /// Objects that could not be finished.
     pub files_failed: u64,
+    /// Objects `--window queued` could not place (no `date=YYYY-MM-DD-HH` folder in the key),
+    /// so not read; the run is not ok while there are any.
+    pub files_without_queue_hour: u64,
+    /// Those objects, at most 100 named.
+    pub without_queue_hour: Vec<String>,
     /// The failed objects, at most 100 named.
     pub failures: Vec<FileFailure>,
     /// Records decoded.
@@ -127,9 +134,38 @@ impl Summary {
         }
     }
 
-    /// `true` when every selected file was read and every record reached an outcome.
+    /// Counts (and names, up to 100) an object `--window queued` cannot place.
+    pub fn add_without_queue_hour(&mut self, display: String) {
+        self.files_without_queue_hour += 1;
+        if self.without_queue_hour.len() < MAX_NAMED_FAILURES {
+            self.without_queue_hour.push(display);
+        }
+    }
+
+    /// `true` when every selected file was read, every record reached an outcome, and no
+    /// object was left unread for want of a queue hour.
     pub fn ok(&self) -> bool {
-        self.files_failed == 0 && self.undelivered == 0
+        self.files_failed == 0 && self.undelivered == 0 && self.files_without_queue_hour == 0
+    }
+
+    /// The lines about the window: its mode and folders, and the objects it could not place.
+    pub fn render_window(&self) -> String {
+        let mut out = String::new();
+        if !self.window.is_empty() {
+            let _ = writeln!(out, "  window: {}", self.window);
+        }
+        if self.files_without_queue_hour > 0 {
+            let _ = writeln!(
+                out,
+                "  NOT READ: {} objects have no date=YYYY-MM-DD-HH folder, so --window queued cannot place \
+                 them in a queue hour; read them with --window event (README, Backfill)",
+                self.files_without_queue_hour
+            );
+        }
+        for key in &self.without_queue_hour {
+            let _ = writeln!(out, "  NO QUEUE HOUR {key}");
+        }
+        out
     }
 
     /// The plain-text summary printed at the end of a run.
@@ -137,6 +173,7 @@ impl Summary {
         let mut out = String::new();
         let mode = if self.dry_run { " (dry run: nothing sent)" } else { "" };
         let _ = writeln!(out, "Backfill summary{mode}");
+        out.push_str(&self.render_window());
         let _ = writeln!(
             out,
             "  files: {} selected, {} already done, {} finished, {} failed",
