@@ -121,9 +121,10 @@ fn check_config_prints_effective_settings_and_never_a_secret() {
         ("RETRY_QUEUE_URL", "https://sqs.example/retry"),
     ];
     let output = run(&["check-config"], &env, b"");
-    assert!(output.status.success());
+    assert_eq!(output.status.code(), Some(1), "not ready for Lambda: exit 1");
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(!text.contains("SECRET"), "{text}");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("SECRET"));
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();
     let routes = value["routes"].as_array().unwrap();
     assert_eq!(routes.len(), 2);
@@ -138,6 +139,72 @@ fn check_config_prints_effective_settings_and_never_a_secret() {
     assert_eq!(value["auth"]["token"], "[redacted]");
     assert_eq!(value["ready_for_lambda"], false);
     assert!(value["problems"][0].as_str().unwrap().contains("DEAD_LETTER_QUEUE_URL"));
+    assert_eq!(value["routes"][0]["event_naming"], "braze");
+    assert_eq!(value["segment"]["ingest_retry_budget_ms"], 8000);
+}
+
+/// Issue 22, item 5: every problem at once, and a non-zero exit while any remains.
+#[test]
+fn check_config_lists_every_problem_and_exits_1_until_ready() {
+    let output = run(&["check-config"], &[], b"");
+    assert_eq!(output.status.code(), Some(1));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let problems: Vec<&str> = value["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    for var in [
+        "SEGMENT_WRITE_KEY",
+        "RETRY_QUEUE_URL",
+        "DEAD_LETTER_QUEUE_URL",
+        "CURRENTS_AUTH_TOKEN",
+    ] {
+        assert!(problems.iter().any(|p| p.contains(var)), "{var} in {problems:?}");
+    }
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("not ready for Lambda") && stderr.contains("CURRENTS_AUTH_TOKEN"),
+        "{stderr}"
+    );
+    let ready = [
+        ("SEGMENT_WRITE_KEY", "wk_SECRET"),
+        ("CURRENTS_AUTH_TOKEN", "token_SECRET_value"),
+        ("RETRY_QUEUE_URL", "https://sqs.example/retry"),
+        ("DEAD_LETTER_QUEUE_URL", "https://sqs.example/dead"),
+    ];
+    let output = run(&["check-config"], &ready, b"");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (
+            value["ready_for_lambda"].as_bool(),
+            value["problems"].as_array().map(Vec::len)
+        ),
+        (Some(true), Some(0))
+    );
+    // With a runtime secret, keys and the token may come from it: not asked for offline.
+    let output = run(
+        &["check-config"],
+        &[
+            ("SECRETS_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:x"),
+            ready[2],
+            ready[3],
+        ],
+        b"",
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
 }
 
 /// `check-config --online` against a wiremock settings CDN: one route's key is unknown to
@@ -223,7 +290,13 @@ fn check_config_online_prints_each_verdict_and_fails_on_a_bad_key_or_region() {
     let fine = r#"{"good":{"write_key":"wk_good_SECRET"}}"#;
     let output = run(
         &["check-config", "--online"],
-        &[("ROUTES", fine), ("SEGMENT_SETTINGS_ENDPOINT", &uri)],
+        &[
+            ("ROUTES", fine),
+            ("SEGMENT_SETTINGS_ENDPOINT", &uri),
+            ("CURRENTS_AUTH_TOKEN", "token_SECRET_value"),
+            ("RETRY_QUEUE_URL", "https://sqs.example/retry"),
+            ("DEAD_LETTER_QUEUE_URL", "https://sqs.example/dead"),
+        ],
         b"",
     );
     assert_eq!(
@@ -243,7 +316,7 @@ fn check_config_shows_the_final_batch_url_of_a_copied_endpoint() {
         &[("SEGMENT_ENDPOINT", "https://events.eu1.segmentapis.com/v1/batch/")],
         b"",
     );
-    assert!(output.status.success());
+    assert_eq!(output.status.code(), Some(1), "no key or queues: printed, then exit 1");
     let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(value["routes"][0]["endpoint"], "https://events.eu1.segmentapis.com");
     assert_eq!(

@@ -21,9 +21,12 @@ pub struct CheckConfigArgs {
 }
 
 /// Runs `check-config`: prints the report, with the routes' verdicts under `online` when asked.
+/// Fails with [`CliError::NotReady`] (exit 1) after printing when `problems` is not empty.
 pub(crate) fn run(args: &CheckConfigArgs, config: &Config, out: &mut dyn Write) -> Result<(), CliError> {
     if !args.online {
-        return print(&report(config), out);
+        let report = report(config);
+        print(&report, out)?;
+        return ready(&report);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -32,6 +35,20 @@ pub(crate) fn run(args: &CheckConfigArgs, config: &Config, out: &mut dyn Write) 
     let settings = SettingsHttp::new(config.segment.connect_timeout)
         .map_err(|e| CliError::Usage(format!("cannot build the settings client: {e}")))?;
     runtime.block_on(online(config, std::sync::Arc::new(settings), out))
+}
+
+/// `Ok` when the report lists no problem; otherwise every problem, one per line.
+fn ready(report: &Value) -> Result<(), CliError> {
+    let problems: Vec<&str> = report["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(CliError::NotReady(problems.join("\n"))),
+    }
 }
 
 /// Checks every route (concurrently), prints the report with `"online": [...]`, one row per
@@ -65,7 +82,7 @@ pub(crate) async fn online(
     report["online"] = json!(rows);
     print(&report, out)?;
     match held.is_empty() {
-        true => Ok(()),
+        true => ready(&report),
         false => Err(CliError::KeyCheck(held.join("\n"))),
     }
 }
@@ -96,30 +113,50 @@ fn print(report: &Value, out: &mut dyn Write) -> Result<(), CliError> {
 }
 
 /// The effective configuration with every secret redacted, and what a Lambda would still need
-/// (`ready_for_lambda`, `problems`). An invalid configuration fails before, when it is read.
+/// (`ready_for_lambda`, `problems`: every one, not only the first). An invalid value fails
+/// before, when the configuration is read.
 fn report(config: &Config) -> Value {
     let routes: Vec<Value> = config.routing.routes().iter().map(route_report).collect();
     let app_routes: BTreeMap<&str, &str> = config.routing.app_routes().collect();
     let env = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
-    let problems: Vec<String> = DeliveryConfig::from_lookup(config, env)
-        .err()
-        .map(|e| e.to_string())
-        .into_iter()
-        .collect();
+    let problems = problems(config, env("SECRETS_ARN").is_some(), env);
+    let timeouts = &config.segment;
     json!({
         "routes": routes,
         "app_routes": app_routes,
         "auth": {"token": redact(config.auth_token.is_some()), "allow_unauthenticated": config.allow_unauthenticated},
+        "runtime_secret": env("SECRETS_ARN").map(|_| "[set: write keys and token may come from it; not read offline]"),
         "max_body_bytes": config.max_body_bytes,
         "queues": {
             "retry_queue_url": env("RETRY_QUEUE_URL"),
             "dead_letter_queue_url": env("DEAD_LETTER_QUEUE_URL"),
+            "large_payload_bucket": env("LARGE_PAYLOAD_BUCKET"),
             "park_message_max_bytes": config.queues.park_message_max_bytes,
+        },
+        "segment": {
+            "connect_timeout_ms": timeouts.connect_timeout.as_millis() as u64,
+            "request_timeout_ms": timeouts.request_timeout.as_millis() as u64,
+            "ingest_retry_budget_ms": timeouts.ingest_retry_budget.as_millis() as u64,
         },
         "replay_max_age_hours": config.replay_max_age.as_secs() / 3600,
         "ready_for_lambda": problems.is_empty(),
         "problems": problems,
     })
+}
+
+/// Everything ingest and replay would still need. Write keys and the token may come from the
+/// runtime secret (`SECRETS_ARN`), which is not read offline, so they are not asked for then.
+fn problems(config: &Config, from_secret: bool, env: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut problems = DeliveryConfig::problems(config, env);
+    if from_secret {
+        problems.retain(|problem| problem.var != "SEGMENT_WRITE_KEY");
+    } else if config.auth_token.is_none() && !config.allow_unauthenticated {
+        problems.push(crate::config::ConfigError::invalid(
+            "CURRENTS_AUTH_TOKEN",
+            "is missing: ingest would answer every request 401 (set it, or ALLOW_UNAUTHENTICATED=true)",
+        ));
+    }
+    problems.iter().map(ToString::to_string).collect()
 }
 
 /// `"[redacted]"` when a secret is set, `null` when not: presence is shown, never the value.
@@ -148,6 +185,9 @@ fn route_report(route: &Route) -> Value {
         "write_key_check_interval_seconds": check.map(|c| c.interval.as_secs()),
         "include_anonymous": mapping.include_anonymous,
         "pii_mode": mapping.pii.as_str(),
+        "event_naming": mapping.naming.as_str(),
+        "channel_prefixed_names": mapping.channel_prefixed_names,
+        "unknown_event_types": mapping.unknown_event_types.as_str(),
         "event_types": if mapping.event_types.is_some() { json!(types) } else { json!("all") },
         "event_names": names,
         "integrations": integrations,

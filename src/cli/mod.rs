@@ -91,13 +91,18 @@ pub enum CliError {
     /// sends to the wrong region; one line per route, never a key. Exit code 1.
     #[error("{0}")]
     KeyCheck(String),
+    /// `check-config` found settings ingest or replay would still need (its `problems`, one
+    /// per line, never a secret). Exit code 1, after the report is printed.
+    #[error("not ready for Lambda:\n{0}")]
+    NotReady(String),
 }
 
 impl CliError {
-    /// The process exit code: 1 when a check found a bad key or region, 2 for everything else.
+    /// The process exit code: 1 when a check found a bad key or region or a missing setting,
+    /// 2 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::KeyCheck(_) => 1,
+            Self::KeyCheck(_) | Self::NotReady(_) => 1,
             _ => 2,
         }
     }

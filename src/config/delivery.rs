@@ -50,20 +50,33 @@ impl DeliveryConfig {
     /// write key. Errors name the first missing or malformed setting, never a secret.
     pub fn from_lookup(config: &Config, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let targets = config.routing.delivery_targets()?;
-        let queue = |var: &'static str| match lookup(var).filter(|v| !v.trim().is_empty()) {
-            Some(text) => QueueUrl::parse(var, &text),
-            None => Err(ConfigError::invalid(var, "is required")),
-        };
         Ok(Self {
             targets,
             queues: QueueUrls {
-                retry: queue("RETRY_QUEUE_URL")?,
-                dead_letter: queue("DEAD_LETTER_QUEUE_URL")?,
+                retry: queue_url("RETRY_QUEUE_URL", &lookup)?,
+                dead_letter: queue_url("DEAD_LETTER_QUEUE_URL", &lookup)?,
             },
             large_payload_bucket: lookup("LARGE_PAYLOAD_BUCKET")
                 .map(|b| b.trim().to_owned())
                 .filter(|b| !b.is_empty()),
         })
+    }
+
+    /// Every reason [`DeliveryConfig::from_lookup`] would fail, not only the first: each route
+    /// without a write key, then each missing or malformed queue URL. Empty when it would succeed.
+    pub fn problems(config: &Config, lookup: impl Fn(&str) -> Option<String>) -> Vec<ConfigError> {
+        let mut problems = config.routing.missing_write_keys();
+        let queues = ["RETRY_QUEUE_URL", "DEAD_LETTER_QUEUE_URL"];
+        problems.extend(queues.into_iter().filter_map(|var| queue_url(var, &lookup).err()));
+        problems
+    }
+}
+
+/// The queue URL in `var`; empty counts as unset.
+fn queue_url(var: &'static str, lookup: &impl Fn(&str) -> Option<String>) -> Result<QueueUrl, ConfigError> {
+    match lookup(var).filter(|v| !v.trim().is_empty()) {
+        Some(text) => QueueUrl::parse(var, &text),
+        None => Err(ConfigError::invalid(var, "is required")),
     }
 }
 
@@ -104,5 +117,34 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(ok.queues.retry.as_str(), "http://q");
+    }
+
+    #[test]
+    fn problems_lists_every_reason_from_lookup_would_fail() {
+        let problems = |vars: &[(&str, &str)]| {
+            let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let config = Config::from_lookup(|k| map.get(k).cloned()).unwrap();
+            let found = DeliveryConfig::problems(&config, |k| map.get(k).cloned());
+            found.iter().map(|e| e.var).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            problems(&[]),
+            ["SEGMENT_WRITE_KEY", "RETRY_QUEUE_URL", "DEAD_LETTER_QUEUE_URL"]
+        );
+        let two_keyless = problems(&[
+            ("ROUTES", r#"{"a":{},"b":{"write_key":"kb"},"c":{}}"#),
+            ("RETRY_QUEUE_URL", "q"),
+            ("DEAD_LETTER_QUEUE_URL", "http://d"),
+        ]);
+        assert_eq!(
+            two_keyless,
+            ["SEGMENT_WRITE_KEY", "SEGMENT_WRITE_KEY", "RETRY_QUEUE_URL"]
+        );
+        let ready = [
+            ("SEGMENT_WRITE_KEY", "wk"),
+            ("RETRY_QUEUE_URL", "http://q"),
+            ("DEAD_LETTER_QUEUE_URL", "http://d"),
+        ];
+        assert!(problems(&ready).is_empty());
     }
 }

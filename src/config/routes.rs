@@ -112,13 +112,23 @@ impl Routing {
                 endpoint: route.endpoint.clone(),
                 write_key: key.clone(),
             }),
-            None => Err(ConfigError::invalid(
-                "SEGMENT_WRITE_KEY",
-                format!("is missing for route `{}` (set it, or write_key in ROUTES)", route.name),
-            )),
+            None => Err(missing_write_key(route)),
         });
         Ok(DeliveryTargets(targets.collect::<Result<_, _>>()?))
     }
+
+    /// One error per route without a write key, in route order (for `check-config`).
+    pub fn missing_write_keys(&self) -> Vec<ConfigError> {
+        let missing = self.routes.iter().filter(|route| route.write_key.is_none());
+        missing.map(missing_write_key).collect()
+    }
+}
+
+fn missing_write_key(route: &Route) -> ConfigError {
+    ConfigError::invalid(
+        "SEGMENT_WRITE_KEY",
+        format!("is missing for route `{}` (set it, or write_key in ROUTES)", route.name),
+    )
 }
 
 /// Global values every route inherits unless it sets its own.
