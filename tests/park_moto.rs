@@ -81,25 +81,12 @@ impl Setup {
         }
     }
 
-    /// Every message in `url`, body and message attributes, read straight from moto.
+    /// Every message in `url`, body and message attribute names, read straight from moto.
     async fn read(&self, url: &str) -> Vec<(String, Vec<String>)> {
-        let output = self
-            .moto
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .send()
+        moto::read_with_attributes(&self.moto, url)
             .await
-            .unwrap();
-        output
-            .messages
-            .unwrap_or_default()
             .into_iter()
-            .map(|m| {
-                let names = m.message_attributes.unwrap_or_default().into_keys().collect();
-                (m.body.unwrap(), names)
-            })
+            .map(|(body, attributes)| (body, attributes.into_keys().collect()))
             .collect()
     }
 }

@@ -19,12 +19,12 @@ use time::OffsetDateTime;
 
 pub(crate) use ops::RedriveFilter;
 pub use ops::{Ports, export, peek, stats};
-pub use queue::{Received, SqsDrain};
+pub use queue::{Attribute, AttributeValue, DrainQueue, Forward, Received, Requeue, SqsDrain, SqsRequeue};
 pub use redrive::redrive;
 pub use report::Stats;
 
-use crate::park::{PayloadStore, ResolveError, S3PayloadStore, SqsQueue, client_from_env};
-use crate::ports::{Park, QueueError};
+use crate::park::{PayloadStore, ResolveError, S3PayloadStore, client_from_env};
+use crate::ports::QueueError;
 
 /// `currents-segment dlq …`: the arguments after `dlq`, as a parser of its own so a CLI that
 /// does not use clap can hand them over (see [`parse`]).
@@ -142,16 +142,13 @@ pub async fn run(args: &DlqArgs, out: &mut dyn Write) -> Result<(), DlqError> {
         .await
         .map(|s| Arc::new(s) as Arc<dyn PayloadStore>);
     let dead_letters = SqsDrain::new(client.clone(), &args.queue_url);
-    let retry = args.retry_queue_url.as_ref().map(|url| {
-        let queue = SqsQueue::new(client.clone(), url).with_metrics_function("dlq");
-        match &store {
-            Some(store) => queue.with_payload_store(store.clone()),
-            None => queue,
-        }
-    });
+    let retry = args
+        .retry_queue_url
+        .as_ref()
+        .map(|url| SqsRequeue::new(client.clone(), url, store.clone()));
     let ports = Ports {
         dead_letters: &dead_letters,
-        retry: retry.as_ref().map(|r| r as &dyn Park),
+        retry: retry.as_ref().map(|r| r as &dyn Requeue),
         store: store.as_deref(),
         max_messages: args.max_messages,
     };

@@ -10,10 +10,9 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::DlqError;
-use super::queue::{DrainQueue, Received};
+use super::queue::{DrainQueue, Received, Requeue};
 use super::report::{Inspected, Stats, redact};
-use crate::park::{PayloadPointer, PayloadStore, resolve_body};
-use crate::ports::Park;
+use crate::park::{PayloadPointer, PayloadStore, ResolveError, resolve_body};
 
 /// How long a read message stays hidden from other readers (replay, another operator) while
 /// the tool works; it is released at the end either way.
@@ -24,7 +23,7 @@ pub struct Ports<'p> {
     /// The dead-letter queue.
     pub dead_letters: &'p dyn DrainQueue,
     /// RetryQueue, for `redrive`.
-    pub retry: Option<&'p dyn Park>,
+    pub retry: Option<&'p dyn Requeue>,
     /// Where S3-offloaded payloads are read, if configured.
     pub store: Option<&'p dyn PayloadStore>,
     /// Upper bound on messages read in one run.
@@ -61,10 +60,19 @@ pub(crate) fn progress() -> ProgressBar {
     }
 }
 
-async fn inspect(message: &Received, store: Option<&dyn PayloadStore>) -> Result<Inspected, DlqError> {
+/// The dead letter `message` holds, its S3 pointer (either format) followed. A pointer whose
+/// payload is gone for good is a letter of its own (reason `payload_missing`), not an error, so
+/// one dangling pointer does not stop a run; one S3 will not serve now is an error.
+pub(crate) async fn inspect(message: &Received, store: Option<&dyn PayloadStore>) -> Result<Inspected, DlqError> {
     let pointer = PayloadPointer::from_body(&message.body);
-    let body = resolve_body(&message.body, store).await?;
-    Ok(Inspected::new(message.message_id.clone(), body, pointer))
+    let id = message.message_id.clone();
+    match resolve_body(&message.body, store).await {
+        Ok(body) => Ok(Inspected::new(id, body, pointer)),
+        Err(ResolveError::Read(error)) if error.is_permanent() => {
+            Ok(Inspected::dangling(id, message.body.clone(), pointer))
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Reads up to `limit` dead letters (all, bounded by `max_messages`), hands each to `each`,

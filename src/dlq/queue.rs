@@ -2,10 +2,16 @@
 
 use std::time::Duration;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
+use aws_sdk_sqs::primitives::Blob;
+use aws_sdk_sqs::types::MessageAttributeValue;
 
-use crate::ports::QueueError;
+use crate::park::{PayloadStore, SqsQueue};
+use crate::ports::{Park, QueueError};
 
 /// One message as a queue handed it over.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +22,27 @@ pub struct Received {
     pub receipt_handle: String,
     /// The message body.
     pub body: String,
+    /// The message attributes (`ExtendedPayloadSize` or `SQSLargePayloadSize` on an S3
+    /// pointer, and any a foreign sender set), by name.
+    pub attributes: HashMap<String, Attribute>,
+}
+
+/// One SQS message attribute, kept to be sent on unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribute {
+    /// `String`, `Number` or `Binary`, with any custom suffix (`Number.int`).
+    pub data_type: String,
+    /// The value: text for `String` and `Number`, bytes for `Binary`.
+    pub value: AttributeValue,
+}
+
+/// An attribute's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttributeValue {
+    /// A `String` or `Number` value.
+    Text(String),
+    /// A `Binary` value.
+    Binary(Vec<u8>),
 }
 
 /// Reads a queue without losing anything: what is received stays in the queue, hidden from
@@ -29,6 +56,90 @@ pub trait DrainQueue: Send + Sync {
     async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError>;
     /// Makes one received message visible again at once.
     async fn release(&self, receipt_handle: &str) -> Result<(), QueueError>;
+}
+
+/// Sends a received message on to a queue as it was received: the same body and the same
+/// message attributes, so AWS's extended clients still see an S3 pointer as one.
+#[async_trait]
+pub trait Forward: Send + Sync {
+    /// Sends `message`'s body with its attributes; `Ok` once the queue accepted it.
+    async fn forward(&self, message: &Received) -> Result<(), QueueError>;
+}
+
+/// RetryQueue as `redrive` uses it: [`Park`] for a body it rewrote (`--reset-window`), which is
+/// escaped and offloaded like any envelope, and [`Forward`] for a message it moves unchanged.
+pub trait Requeue: Park + Forward {}
+
+impl<T: Park + Forward + ?Sized> Requeue for T {}
+
+/// The production [`Requeue`] over one SQS queue.
+pub struct SqsRequeue {
+    queue: SqsQueue,
+    client: Client,
+    url: String,
+}
+
+impl SqsRequeue {
+    /// The queue at `url`; rewritten bodies too large for SQS go to `store`.
+    pub fn new(client: Client, url: impl Into<String>, store: Option<Arc<dyn PayloadStore>>) -> Self {
+        let url = url.into();
+        let queue = SqsQueue::new(client.clone(), &url).with_metrics_function("dlq");
+        let queue = match store {
+            Some(store) => queue.with_payload_store(store),
+            None => queue,
+        };
+        Self { queue, client, url }
+    }
+}
+
+#[async_trait]
+impl Park for SqsRequeue {
+    async fn park(&self, bodies: &[String]) -> Result<(), QueueError> {
+        self.queue.park(bodies).await
+    }
+}
+
+#[async_trait]
+impl Forward for SqsRequeue {
+    async fn forward(&self, message: &Received) -> Result<(), QueueError> {
+        let mut send = self
+            .client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(&message.body);
+        for (name, attribute) in &message.attributes {
+            send = send.message_attributes(name, to_sqs(attribute).map_err(|e| failed("SendMessage", e))?);
+        }
+        send.send()
+            .await
+            .map(|_| ())
+            .map_err(|e| failed("SendMessage", aws_sdk_sqs::error::DisplayErrorContext(&e)))
+    }
+}
+
+fn to_sqs(attribute: &Attribute) -> Result<MessageAttributeValue, aws_sdk_sqs::error::BuildError> {
+    let value = MessageAttributeValue::builder().data_type(&attribute.data_type);
+    match &attribute.value {
+        AttributeValue::Text(text) => value.string_value(text),
+        AttributeValue::Binary(bytes) => value.binary_value(Blob::new(bytes.clone())),
+    }
+    .build()
+}
+
+/// The attributes SQS handed over, by name. SQS gives every attribute a string or a binary
+/// value; one with neither (list values, reserved by SQS and never set) is left out.
+fn from_sqs(attributes: Option<HashMap<String, MessageAttributeValue>>) -> HashMap<String, Attribute> {
+    let mut kept = HashMap::new();
+    for (name, attribute) in attributes.unwrap_or_default() {
+        let value = match (attribute.string_value, attribute.binary_value) {
+            (Some(text), _) => AttributeValue::Text(text),
+            (None, Some(bytes)) => AttributeValue::Binary(bytes.into_inner()),
+            (None, None) => continue,
+        };
+        let data_type = attribute.data_type;
+        kept.insert(name, Attribute { data_type, value });
+    }
+    kept
 }
 
 /// The production `DrainQueue` over one SQS queue.
@@ -64,6 +175,7 @@ impl DrainQueue for SqsDrain {
             .queue_url(&self.url)
             .max_number_of_messages(10)
             .wait_time_seconds(0)
+            .message_attribute_names("All")
             .visibility_timeout(hide_for.as_secs().min(crate::limits::SQS_MAX_VISIBILITY_SECS) as i32)
             .send()
             .await
@@ -77,6 +189,7 @@ impl DrainQueue for SqsDrain {
                     message_id: m.message_id.unwrap_or_default(),
                     receipt_handle: m.receipt_handle?,
                     body: m.body.unwrap_or_default(),
+                    attributes: from_sqs(m.message_attributes),
                 })
             })
             .collect())

@@ -5,11 +5,9 @@ use indicatif::ProgressBar;
 use time::OffsetDateTime;
 
 use super::DlqError;
-use super::ops::{HIDE_FOR, Ports, RedriveFilter, RedriveReport, progress};
-use super::queue::Received;
+use super::ops::{HIDE_FOR, Ports, RedriveFilter, RedriveReport, inspect, progress};
+use super::queue::{Received, Requeue};
 use super::report::Inspected;
-use crate::park::{PayloadPointer, resolve_body};
-use crate::ports::Park;
 
 impl RedriveFilter {
     /// Only envelopes move; a body that is not one would come straight back.
@@ -20,17 +18,13 @@ impl RedriveFilter {
     }
 }
 
-/// The body to hand RetryQueue: the message as it is (an S3 pointer stays a pointer), or with
-/// `reset_window`, the envelope with `first_failed_at` set to `now`.
-fn body_for_retry(message: &Received, letter: &Inspected, filter: &RedriveFilter, now: OffsetDateTime) -> String {
-    match (&letter.envelope, filter.reset_window) {
-        (Some(envelope), true) => {
-            let mut envelope = envelope.clone();
-            envelope.first_failed_at = now;
-            envelope.to_json()
-        }
-        _ => message.body.clone(),
-    }
+/// With `reset_window`, the envelope with `first_failed_at` set to `now`, to park anew (offloaded
+/// again if large). `None` when the message moves as it is: body and message attributes
+/// unchanged, so an S3 pointer stays a pointer with its `ExtendedPayloadSize`.
+fn rewritten(letter: &Inspected, filter: &RedriveFilter, now: OffsetDateTime) -> Option<String> {
+    let mut envelope = letter.envelope.clone().filter(|_| filter.reset_window)?;
+    envelope.first_failed_at = now;
+    Some(envelope.to_json())
 }
 
 /// Moves matching dead letters to RetryQueue. Stops at the first failure, leaving that letter
@@ -64,7 +58,7 @@ pub async fn redrive(
 
 struct Run<'r, 'p> {
     ports: &'r Ports<'p>,
-    retry: &'p dyn Park,
+    retry: &'p dyn Requeue,
     filter: &'r RedriveFilter,
     now: OffsetDateTime,
     limit: usize,
@@ -94,18 +88,13 @@ impl Run<'_, '_> {
     }
 
     async fn one(&mut self, message: Received) -> Result<(), DlqError> {
-        let body = match resolve_body(&message.body, self.ports.store).await {
-            Ok(body) => body,
+        let letter = match inspect(&message, self.ports.store).await {
+            Ok(letter) => letter,
             Err(error) => {
                 self.held.push(message.receipt_handle);
-                return Err(error.into());
+                return Err(error);
             }
         };
-        let letter = Inspected::new(
-            message.message_id.clone(),
-            body,
-            PayloadPointer::from_body(&message.body),
-        );
         let wanted = self.report.moved < self.limit && self.filter.matches(&letter);
         if !wanted || self.filter.dry_run {
             if wanted {
@@ -115,8 +104,11 @@ impl Run<'_, '_> {
             self.held.push(message.receipt_handle);
             return Ok(());
         }
-        let body = body_for_retry(&message, &letter, self.filter, self.now);
-        if let Err(error) = self.retry.park(&[body]).await {
+        let sent = match rewritten(&letter, self.filter, self.now) {
+            Some(body) => self.retry.park(&[body]).await,
+            None => self.retry.forward(&message).await,
+        };
+        if let Err(error) = sent {
             self.held.push(message.receipt_handle);
             return Err(error.into());
         }

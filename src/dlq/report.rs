@@ -19,6 +19,9 @@ pub struct Inspected {
     pub pointer: Option<PayloadPointer>,
     /// `None` when the body is not an envelope.
     pub envelope: Option<Envelope>,
+    /// The body is an S3 pointer whose payload is gone for good (deleted object or bucket);
+    /// `body` is then the pointer.
+    pub dangling: bool,
 }
 
 impl Inspected {
@@ -29,14 +32,27 @@ impl Inspected {
             body,
             pointer,
             envelope,
+            dangling: false,
+        }
+    }
+
+    /// A letter whose S3 pointer `body` can never be followed: counted as one event under
+    /// `payload_missing`, shown and exported as the pointer, never redriven.
+    pub fn dangling(message_id: String, body: String, pointer: Option<PayloadPointer>) -> Self {
+        Self {
+            dangling: true,
+            envelope: None,
+            ..Self::new(message_id, body, pointer)
         }
     }
 
     /// The envelope's reason; `retries_exhausted` for an envelope SQS moved here itself (it
-    /// carries no reason), `not_an_envelope` for a body that is not one.
+    /// carries no reason), `payload_missing` for an S3 pointer whose payload is gone,
+    /// `not_an_envelope` for any other body that is not one.
     pub fn reason(&self) -> &str {
         match &self.envelope {
             Some(envelope) => envelope.reason.map_or("retries_exhausted", |r| r.as_str()),
+            None if self.dangling => crate::park::DeadLetterReason::PayloadMissing.as_str(),
             None => "not_an_envelope",
         }
     }

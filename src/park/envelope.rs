@@ -22,12 +22,18 @@ crate::string_enum::string_enum! {
         Expired = "expired",
         /// Raw Currents events that cannot become messages Segment would keep.
         InvalidEvent = "invalid_event",
+        /// An S3 pointer whose object or bucket no longer exists (or whose object is not text);
+        /// `body` keeps the pointer as received.
+        PayloadMissing = "payload_missing",
         /// Messages Segment refused for good (a permanent 4xx), after bisection.
         PermanentFailure = "permanent_failure",
         /// An SQS body that is not an envelope, kept as received.
         Undecodable = "undecodable",
         /// The envelope's route is no longer configured.
         UnknownRoute = "unknown_route",
+        /// An SQS body that could not be read (S3 failing) for as long as replay tries anything
+        /// (see `replay::unreadable_given_up`); `body` keeps it as received.
+        Unreadable = "unreadable",
     }
 }
 
@@ -56,7 +62,7 @@ pub struct Envelope {
     /// The raw Currents events, for `invalid_event`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<Box<RawValue>>,
-    /// The undecodable SQS body as received, for `undecodable`.
+    /// The SQS body as received, for `undecodable`, `payload_missing` and `unreadable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
 }

@@ -10,7 +10,10 @@ mod sqs_text;
 
 pub(crate) use envelope::{DeadLetterReason, pack_messages};
 pub use envelope::{Envelope, dead_letter_events, decode};
-pub use offload::{PAYLOAD_SIZE_ATTRIBUTE, PayloadPointer, PayloadStore, StoreError, decode_resolving, payload_key};
+pub use offload::{
+    LEGACY_PAYLOAD_SIZE_ATTRIBUTE, PAYLOAD_SIZE_ATTRIBUTE, PayloadPointer, PayloadStore, ReadError, StoreError,
+    decode_resolving, payload_key,
+};
 pub(crate) use offload::{ResolveError, resolve_body};
 pub use s3::S3PayloadStore;
 pub(crate) use sqs::aws_sdk_config;

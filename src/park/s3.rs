@@ -6,7 +6,12 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 
-use super::offload::{PayloadPointer, PayloadStore, StoreError, payload_key};
+use super::offload::{PayloadPointer, PayloadStore, ReadError, StoreError, payload_key};
+
+/// S3's error codes for an object that does not exist or a bucket that does not exist: the
+/// payload is gone for good. S3 answers `AccessDenied` instead of `NoSuchKey` to a caller
+/// without `s3:ListBucket`; that stays a failure that may pass.
+const GONE_CODES: [&str; 2] = ["NoSuchKey", "NoSuchBucket"];
 
 /// Stores large envelopes in one bucket (`LARGE_PAYLOAD_BUCKET`), encrypted at rest by the
 /// bucket's default encryption.
@@ -71,6 +76,14 @@ impl PayloadStore for S3PayloadStore {
     }
 
     async fn get(&self, pointer: &PayloadPointer) -> Result<String, StoreError> {
+        self.read(pointer).await.map_err(|e| match e {
+            ReadError::Failed(error) => error,
+            permanent => StoreError(permanent.to_string()),
+        })
+    }
+
+    async fn read(&self, pointer: &PayloadPointer) -> Result<String, ReadError> {
+        use aws_sdk_s3::error::ProvideErrorMetadata;
         let object = self
             .client
             .get_object()
@@ -78,18 +91,19 @@ impl PayloadStore for S3PayloadStore {
             .key(&pointer.key)
             .send()
             .await
-            .map_err(|e| {
-                StoreError(format!(
+            .map_err(|e| match e.code().filter(|code| GONE_CODES.contains(code)) {
+                Some(code) => ReadError::Gone(code.to_owned()),
+                None => ReadError::Failed(StoreError(format!(
                     "GetObject failed: {}",
                     aws_sdk_s3::error::DisplayErrorContext(&e)
-                ))
+                ))),
             })?;
         let bytes = object
             .body
             .collect()
             .await
             .map_err(|e| StoreError(format!("reading the S3 object failed: {e}")))?;
-        String::from_utf8(bytes.into_bytes().to_vec()).map_err(|_| StoreError("the S3 object is not UTF-8".into()))
+        String::from_utf8(bytes.into_bytes().to_vec()).map_err(|_| ReadError::NotText)
     }
 }
 

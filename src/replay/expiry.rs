@@ -10,6 +10,27 @@ const BACKOFF_BASE: Duration = Duration::from_secs(60);
 /// receives in 48 hours, well under the RetryQueue's `maxReceiveCount` of 500.
 const BACKOFF_CAP: Duration = Duration::from_secs(30 * 60);
 
+/// Receives after which a record that cannot be read is given up whatever its age. It is under
+/// RetryQueue's `maxReceiveCount` of 1000, so SQS never moves such a record to the DLQ itself
+/// (without a reason) nor, within the 5-day retention, deletes it: at RetryQueue's 360 s
+/// visibility timeout, 500 receives take about 50 hours.
+pub const UNREADABLE_MAX_RECEIVES: u32 = 500;
+
+/// Whether replay stops retrying a record it cannot read (its S3 payload failing to load for a
+/// reason that may pass: a timeout, a 5xx, `AccessDenied`) and dead-letters it as `unreadable`:
+/// once SQS has held it for `max_age` (the replay window, from its `SentTimestamp`, which is no
+/// earlier than its envelope's `first_failed_at`), or once it has been received
+/// [`UNREADABLE_MAX_RECEIVES`] times, whichever comes first. `sent_at` is `None` when SQS did
+/// not say; the receive count alone then bounds it.
+pub fn unreadable_given_up(
+    now: OffsetDateTime,
+    sent_at: Option<OffsetDateTime>,
+    receive_count: u32,
+    max_age: Duration,
+) -> bool {
+    receive_count >= UNREADABLE_MAX_RECEIVES || sent_at.is_some_and(|sent| is_expired(now, sent, max_age))
+}
+
 /// An envelope is expired once `max_age` has passed since its first failure. It is then never
 /// sent to Segment again.
 pub fn is_expired(now: OffsetDateTime, first_failed_at: OffsetDateTime, max_age: Duration) -> bool {
@@ -61,6 +82,29 @@ mod tests {
         assert!(!is_expired(at(48 * 3600 - 1), at(0), DAY2));
         assert!(is_expired(at(48 * 3600), at(0), DAY2));
         assert!(!is_expired(at(0), at(0), DAY2));
+    }
+
+    /// An unreadable record is retried inside the replay window and under the receive cap,
+    /// and given up at either edge; without a `SentTimestamp` the cap alone decides.
+    #[test]
+    fn an_unreadable_record_is_given_up_at_the_window_or_the_receive_cap() {
+        let day2 = 48 * 3600;
+        assert!(!unreadable_given_up(at(day2 - 1), Some(at(0)), 1, DAY2));
+        assert!(unreadable_given_up(at(day2), Some(at(0)), 1, DAY2));
+        assert!(!unreadable_given_up(
+            at(0),
+            Some(at(0)),
+            UNREADABLE_MAX_RECEIVES - 1,
+            DAY2
+        ));
+        assert!(unreadable_given_up(at(0), Some(at(0)), UNREADABLE_MAX_RECEIVES, DAY2));
+        assert!(!unreadable_given_up(
+            at(10 * day2),
+            None,
+            UNREADABLE_MAX_RECEIVES - 1,
+            DAY2
+        ));
+        assert!(unreadable_given_up(at(0), None, UNREADABLE_MAX_RECEIVES, DAY2));
     }
 
     #[test]

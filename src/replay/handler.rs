@@ -27,6 +27,8 @@ pub(crate) struct ReplayRecord {
     pub body: String,
     /// `ApproximateReceiveCount`, 1 on the first receive.
     pub receive_count: u32,
+    /// `SentTimestamp`: when RetryQueue accepted the message; `None` when SQS did not say.
+    pub sent_at: Option<time::OffsetDateTime>,
 }
 
 /// Everything replay needs, built once at cold start.
@@ -205,11 +207,18 @@ impl From<aws_lambda_events::sqs::SqsMessage> for ReplayRecord {
             .get("ApproximateReceiveCount")
             .and_then(|c| c.parse().ok())
             .unwrap_or(1);
+        // Milliseconds since the epoch, as a string.
+        let sent_at = message
+            .attributes
+            .get("SentTimestamp")
+            .and_then(|ms| ms.parse::<i128>().ok())
+            .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).ok());
         Self {
             message_id: message.message_id.unwrap_or_default(),
             receipt_handle: message.receipt_handle.unwrap_or_default(),
             body: message.body.unwrap_or_default(),
             receive_count,
+            sent_at,
         }
     }
 }

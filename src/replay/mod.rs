@@ -5,5 +5,5 @@ mod expiry;
 mod handler;
 mod record;
 
-pub use expiry::{is_expired, replay_delay, visibility_backoff};
+pub use expiry::{UNREADABLE_MAX_RECEIVES, is_expired, replay_delay, unreadable_given_up, visibility_backoff};
 pub use handler::Replay;

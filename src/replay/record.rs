@@ -9,11 +9,11 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::handler::{Replay, ReplayRecord};
-use super::{is_expired, replay_delay};
+use super::{is_expired, replay_delay, unreadable_given_up};
 use crate::config::{RouteId, SegmentTarget};
 use crate::deadline;
 use crate::keycheck::Plan;
-use crate::park::{DeadLetterReason, Envelope, ResolveError, decode, decode_resolving};
+use crate::park::{DeadLetterReason, Envelope, PayloadPointer, ReadError, ResolveError, decode, decode_resolving};
 use crate::segment::{Delivery, DeliveryReport, deliver_messages};
 use crate::settle::{Provenance, group_by_route, invalid_envelopes, refused_envelopes, run_envelopes};
 use crate::transform::transform;
@@ -147,25 +147,66 @@ impl Replay {
         }
     }
 
-    /// Decodes the record's envelope, following an S3 pointer. An unreadable body is
-    /// dead-lettered as `undecodable`; an S3 that does not answer leaves the record queued.
+    /// Decodes the record's envelope, following an S3 pointer in either format, and the pointer
+    /// a redriven `payload_missing` or `unreadable` dead letter kept (so restoring the object,
+    /// or S3 access, is enough to replay it). A body that is not an envelope is dead-lettered
+    /// as `undecodable`; a pointer that cannot be read is settled by [`Replay::unreadable`].
     async fn open(&self, record: &ReplayRecord, now: OffsetDateTime) -> Result<Envelope, RecordReport> {
-        let error = match decode_resolving(&record.body, self.payloads.as_deref()).await {
+        let body = kept_pointer(&record.body).unwrap_or_else(|| record.body.clone());
+        let error = match decode_resolving(&body, self.payloads.as_deref()).await {
             Ok(envelope) => return Ok(envelope),
-            Err(ResolveError::Store(error)) => {
-                tracing::warn!(error = %error, "Could not read an offloaded envelope; will retry.");
-                return Err(RecordReport::only(RecordOutcome::StillFailing, 0));
-            }
+            Err(ResolveError::Read(error)) => return Err(self.unreadable(record, &body, &error, now).await),
             Err(ResolveError::NoStore) => {
                 return Err(self.back_unchanged(record, DeadLetterReason::Undecodable).await);
             }
             Err(ResolveError::Envelope(error)) => error,
         };
-        let mut dead = Envelope::new("unknown", now, 0, &error.to_string()).dead(DeadLetterReason::Undecodable);
-        dead.body = Some(record.body.clone());
         Err(self
-            .dead_letter(vec![dead.to_json()], DeadLetterReason::Undecodable, 1)
+            .dead_with_body(&body, DeadLetterReason::Undecodable, &error.to_string(), now)
             .await)
+    }
+
+    /// Settles a record whose S3 payload could not be read. A payload that is gone for good
+    /// (its object or bucket deleted) is dead-lettered as `payload_missing`, one that is not
+    /// text as `undecodable`, both with the pointer kept. Any other failure keeps the record
+    /// queued for another try, until [`unreadable_given_up`] says the record has been tried
+    /// long enough; it is then dead-lettered as `unreadable`, the pointer kept.
+    async fn unreadable(
+        &self,
+        record: &ReplayRecord,
+        body: &str,
+        error: &ReadError,
+        now: OffsetDateTime,
+    ) -> RecordReport {
+        let max_age = self.config.replay_max_age;
+        let reason = match error {
+            ReadError::Gone(_) => DeadLetterReason::PayloadMissing,
+            ReadError::NotText => DeadLetterReason::Undecodable,
+            ReadError::Failed(_) if unreadable_given_up(now, record.sent_at, record.receive_count, max_age) => {
+                DeadLetterReason::Unreadable
+            }
+            ReadError::Failed(_) => {
+                tracing::warn!(error = %error, receive_count = record.receive_count,
+                    "Could not read an offloaded envelope; will retry.");
+                return RecordReport::only(RecordOutcome::StillFailing, 0);
+            }
+        };
+        let at = PayloadPointer::from_body(body).map(|p| format!(" at s3://{}/{}", p.bucket, p.key));
+        let last_error = format!("{error}{}", at.unwrap_or_default());
+        self.dead_with_body(body, reason, &last_error, now).await
+    }
+
+    /// Dead-letters `body` exactly as received, inside an envelope that says why.
+    async fn dead_with_body(
+        &self,
+        body: &str,
+        reason: DeadLetterReason,
+        last_error: &str,
+        now: OffsetDateTime,
+    ) -> RecordReport {
+        let mut dead = Envelope::new("unknown", now, 0, last_error).dead(reason);
+        dead.body = Some(body.to_owned());
+        self.dead_letter(vec![dead.to_json()], reason, 1).await
     }
 
     /// The `last_error` of a route that is held now (bad write key or region), so an envelope
@@ -389,4 +430,17 @@ impl Replay {
     fn max_bytes(&self) -> usize {
         self.config.queues.park_message_max_bytes
     }
+}
+
+/// The S3 pointer a `payload_missing` or `unreadable` dead letter kept under `body`, when
+/// `body` (a record redriven from the DLQ) is such a dead letter.
+fn kept_pointer(body: &str) -> Option<String> {
+    let kept = [DeadLetterReason::PayloadMissing, DeadLetterReason::Unreadable];
+    if !kept.iter().any(|reason| body.contains(reason.as_str())) {
+        return None;
+    }
+    let envelope = decode(body).ok()?;
+    let reason = envelope.reason?;
+    let pointer = envelope.body.filter(|b| PayloadPointer::from_body(b).is_some())?;
+    kept.contains(&reason).then_some(pointer)
 }

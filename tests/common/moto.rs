@@ -3,6 +3,7 @@
 //! S3 is served on the same endpoint.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
@@ -67,4 +68,31 @@ pub async fn store(endpoint: &str, test: &str) -> (String, Arc<dyn PayloadStore>
         .await
         .expect("moto creates the bucket");
     (bucket.clone(), Arc::new(S3PayloadStore::new(client, bucket)))
+}
+
+/// Every message in `url` (up to 10) as (body, attribute name → string value), read straight
+/// from moto.
+pub async fn read_with_attributes(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<(String, HashMap<String, String>)> {
+    let output = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap();
+    output
+        .messages
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| {
+            let attributes = m
+                .message_attributes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, value)| (name, value.string_value.unwrap_or_default()))
+                .collect();
+            (m.body.unwrap(), attributes)
+        })
+        .collect()
 }
