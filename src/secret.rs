@@ -66,26 +66,21 @@ impl BearerTokens {
     }
 
     /// These tokens followed by those of `other` that are not already here.
-    pub fn merged(&self, other: &Self) -> Self {
+    pub(crate) fn merged(&self, other: &Self) -> Self {
         let mut tokens = self.0.clone();
         tokens.extend(other.0.iter().filter(|t| !self.0.contains(t)).cloned());
         Self(tokens)
     }
 
     /// The list as `CURRENTS_AUTH_TOKEN` text that [`BearerTokens::parse`] reads back.
-    pub fn to_text(&self) -> Secret {
+    pub(crate) fn to_text(&self) -> Secret {
         let texts: Vec<&str> = self.0.iter().map(Secret::expose).collect();
         Secret::new(serde_json::Value::from(texts).to_string())
     }
 
-    /// How many tokens are accepted.
-    pub fn len(&self) -> usize {
+    /// How many tokens are accepted (at least one).
+    pub fn count(&self) -> usize {
         self.0.len()
-    }
-
-    /// Always false: there is at least one token.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     /// Whether `presented` is one of the tokens. It is compared with every token, on SHA-256
@@ -125,7 +120,7 @@ mod tests {
         let one = BearerTokens::parse(" tok_A_SECRET ").unwrap();
         assert!(one.accepts("tok_A_SECRET") && !one.accepts("tok_B_SECRET") && !one.accepts(""));
         let two = BearerTokens::parse(r#"["tok_B_SECRET", " tok_A_SECRET"]"#).unwrap();
-        assert_eq!(two.len(), 2);
+        assert_eq!(two.count(), 2);
         assert!(two.accepts("tok_A_SECRET") && two.accepts("tok_B_SECRET"));
         assert!(!two.accepts("tok_C_SECRET") && !two.accepts(r#"["tok_B_SECRET", " tok_A_SECRET"]"#));
         for bad in [

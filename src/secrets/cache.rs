@@ -26,7 +26,7 @@ pub const REREAD_INTERVAL: Duration = Duration::from_secs(10);
 ///
 /// Within `previous_token_grace` of the `AWSCURRENT` version's creation, a read also asks for
 /// the `AWSPREVIOUS` version and adds its `CURRENTS_AUTH_TOKEN` tokens
-/// ([`SecretValues::with_previous_tokens`]), so the token a rotation replaced keeps passing
+/// (`SecretValues::with_previous_tokens`), so the token a rotation replaced keeps passing
 /// while Braze moves to the new one.
 pub struct SecretsCache {
     source: Arc<dyn CredentialSource>,

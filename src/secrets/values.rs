@@ -56,7 +56,7 @@ impl SecretValues {
     /// so both are accepted during a rotation. Unchanged when either version sets no token or
     /// a token text that does not parse (a bad current one then fails the configuration's
     /// parse, which names it).
-    pub fn with_previous_tokens(&self, previous: &SecretValues) -> SecretValues {
+    pub(crate) fn with_previous_tokens(&self, previous: &SecretValues) -> SecretValues {
         let tokens = |values: &SecretValues| {
             let text = values.get(TOKEN_KEY)?;
             BearerTokens::parse(text.expose()).ok()
