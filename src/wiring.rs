@@ -97,7 +97,8 @@ impl Wired {
         let secrets = match SecretsSettings::from_lookup(env)? {
             Some(settings) => {
                 let source = Arc::new(SecretsManagerSource::from_sdk_config(&sdk, settings.secret_id));
-                Some(SecretsCache::load(source, Arc::new(SystemClock), settings.ttl).await?)
+                let (ttl, grace) = (settings.ttl, settings.previous_token_grace);
+                Some(SecretsCache::load_with_grace(source, Arc::new(SystemClock), ttl, grace).await?)
             }
             None => None,
         };
@@ -168,7 +169,32 @@ impl Wired {
 
     /// The ingest function on these adapters and the current configuration.
     pub async fn ingest(&self) -> Ingest {
+        self.ingest_on(self.current().await)
+    }
+
+    /// The ingest function for a request with these `Authorization` header values. When the
+    /// configuration in effect refuses a well-formed bearer token and the runtime secret is on,
+    /// the secret is re-read first ([`SecretsCache::reread`], at most once per
+    /// [`crate::secrets::REREAD_INTERVAL`]), so a token just rotated in passes at once instead of
+    /// being answered 401, after which Braze would not send the batch again.
+    pub async fn ingest_for(&self, authorization: &[&[u8]]) -> Ingest {
         let current = self.current().await;
+        let Some(cache) = &self.secrets else {
+            return self.ingest_on(current);
+        };
+        let config = &current.config;
+        let checked = crate::ingest::authorize(
+            authorization.iter().copied(),
+            config.auth_token.as_ref(),
+            config.allow_unauthenticated,
+        );
+        if checked == Err(crate::ingest::AuthError::WrongToken) && cache.reread().await {
+            return self.ingest_on(self.current().await);
+        }
+        self.ingest_on(current)
+    }
+
+    fn ingest_on(&self, current: Current) -> Ingest {
         Ingest {
             policy: RetryPolicy::new(current.config.segment.request_timeout),
             config: current.config,
@@ -221,5 +247,86 @@ impl Wired {
             clock: Arc::new(SystemClock),
             key_health: self.key_health.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use lambda_http::Body;
+
+    use super::*;
+    use crate::ports::Clock;
+    use crate::secrets::fake::{Rotating, TestClock};
+
+    /// A warm ingest instance on a rotating secret: adapters that are never called (an empty
+    /// batch reaches neither Segment nor SQS), the cache on the test's clock.
+    async fn instance(source: Arc<Rotating>, clock: Arc<TestClock>) -> Wired {
+        let (ttl, grace) = (Duration::from_secs(300), Duration::from_secs(3_600));
+        let cache = SecretsCache::load_with_grace(source, clock, ttl, grace).await.unwrap();
+        let values = cache.current().await;
+        let (config, delivery) = parse(Some(&values)).unwrap();
+        let sqs_config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .build();
+        let sqs = aws_sdk_sqs::Client::from_conf(sqs_config);
+        let segment = Arc::new(SegmentHttp::new(&config.segment).unwrap());
+        let settings = Arc::new(SettingsHttp::with_client(segment.http_client()));
+        Wired {
+            secrets: Some(cache),
+            retry_queue: Arc::new(SqsQueue::new(sqs.clone(), delivery.queues.retry.as_str())),
+            dead_letters: Arc::new(SqsQueue::new(sqs, delivery.queues.dead_letter.as_str())),
+            current: Mutex::new(Current {
+                values: Some(values),
+                config: Arc::new(config),
+                targets: Arc::new(delivery.targets),
+            }),
+            payloads: None,
+            key_health: Arc::new(KeyHealth::new(settings, SETTINGS_TIMEOUT)),
+            segment,
+        }
+    }
+
+    /// The status ingest answers an empty batch POSTed with `token`, as the binary calls it.
+    async fn status(wired: &Wired, token: &str) -> u16 {
+        let header = format!("Bearer {token}");
+        let request = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/currents")
+            .header("authorization", &header)
+            .body(Body::from(r#"{"events":[]}"#))
+            .unwrap();
+        let ingest = wired.ingest_for(&[header.as_bytes()]).await;
+        ingest.handle(request).await.status().as_u16()
+    }
+
+    #[tokio::test]
+    async fn a_rotated_token_passes_on_a_warm_instance_at_once_and_the_old_one_until_the_next() {
+        let (source, clock) = (Rotating::new(), TestClock::new());
+        source.put("tok-A-0123456789abcdef", clock.now());
+        let wired = instance(source.clone(), clock.clone()).await;
+        assert_eq!(status(&wired, "tok-A-0123456789abcdef").await, 200);
+
+        clock.advance(60);
+        source.put("tok-B-0123456789abcdef", clock.now());
+        assert_eq!(status(&wired, "tok-B-0123456789abcdef").await, 200, "new token, no 401");
+        assert_eq!(
+            status(&wired, "tok-A-0123456789abcdef").await,
+            200,
+            "AWSPREVIOUS still passes"
+        );
+        assert_eq!(source.reads(), 2, "one re-read, ahead of the 300 s TTL");
+        for _ in 0..50 {
+            assert_eq!(status(&wired, "tok-wrong-0123456789ab").await, 401);
+        }
+        assert_eq!(source.reads(), 2, "wrong tokens within REREAD_INTERVAL read nothing");
+
+        clock.advance(60);
+        source.put("tok-C-0123456789abcdef", clock.now());
+        assert_eq!(status(&wired, "tok-C-0123456789abcdef").await, 200);
+        assert_eq!(status(&wired, "tok-B-0123456789abcdef").await, 200);
+        assert_eq!(status(&wired, "tok-A-0123456789abcdef").await, 401, "two rotations ago");
     }
 }

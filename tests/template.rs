@@ -1170,3 +1170,15 @@ fn assert_no_dangling_references(template: &Value, parameters: &HashMap<&str, &s
         }
     }
 }
+
+#[test]
+fn a_token_from_any_of_the_three_sources_satisfies_token_is_provided() {
+    let template = template();
+    let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:currents-runtime-AbCdEf";
+    let no_token = [("CurrentsAuthToken", "")];
+    assert!(!rules_allow(&template, &deployable(&no_token)), "no token at all");
+    for (parameter, value) in [("CredentialsSecretArn", secret), ("RuntimeSecretArn", secret)] {
+        let parameters = deployable(&[no_token[0], (parameter, value)]);
+        assert!(rules_allow(&template, &parameters), "{parameter} alone");
+    }
+}

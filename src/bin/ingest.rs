@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 
 use currents_segment::wiring::Wired;
+use lambda_http::http::header::AUTHORIZATION;
 use lambda_http::{Request, service_fn};
 
 fn main() -> anyhow::Result<()> {
@@ -16,7 +17,11 @@ async fn run() -> anyhow::Result<()> {
         .inspect_err(|e| tracing::error!(error = %e, "Cannot start ingest."))?;
     let wired = &wired;
     lambda_http::run(service_fn(move |request: Request| async move {
-        Ok::<_, Infallible>(wired.ingest().await.handle(request).await)
+        // The token decides whether the secret is re-read before the check (token rotation).
+        let headers = request.headers().get_all(AUTHORIZATION);
+        let authorization: Vec<&[u8]> = headers.iter().map(|v| v.as_bytes()).collect();
+        let ingest = wired.ingest_for(&authorization).await;
+        Ok::<_, Infallible>(ingest.handle(request).await)
     }))
     .await
     .map_err(|e| anyhow::anyhow!(e))

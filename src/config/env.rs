@@ -10,7 +10,7 @@ use crate::mapping::{EventNaming, MappingOptions, PiiMode, UnknownEventTypes};
 
 /// Smallest allowed parked message: room for a maximal 32 KB Segment message and its envelope.
 const MIN_PARK_MESSAGE_BYTES: usize = 65_536;
-use crate::secret::Secret;
+use crate::secret::{BearerTokens, Secret};
 
 /// A configuration value an operator must fix. It never quotes a secret.
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +52,9 @@ pub struct QueueConfig {
 pub struct Config {
     /// Routes and their Segment targets.
     pub routing: Routing,
-    /// Bearer token Currents must send (`CURRENTS_AUTH_TOKEN`).
-    pub auth_token: Option<Secret>,
+    /// Bearer tokens Currents may send (`CURRENTS_AUTH_TOKEN`: one token, or a JSON array of
+    /// tokens accepted together during a rotation).
+    pub auth_token: Option<BearerTokens>,
     /// Accept requests without a token (`ALLOW_UNAUTHENTICATED`).
     pub allow_unauthenticated: bool,
     /// Largest request body accepted, in bytes (`MAX_BODY_BYTES`).
@@ -90,7 +91,10 @@ impl Config {
         }
         Ok(Self {
             routing,
-            auth_token: get("CURRENTS_AUTH_TOKEN").map(Secret::new),
+            auth_token: get("CURRENTS_AUTH_TOKEN")
+                .map(|text| BearerTokens::parse(&text))
+                .transpose()
+                .map_err(|reason| ConfigError::invalid("CURRENTS_AUTH_TOKEN", reason))?,
             allow_unauthenticated: flag(&get, "ALLOW_UNAUTHENTICATED")?,
             max_body_bytes: number(&get, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)? as usize,
             queues: QueueConfig { park_message_max_bytes },

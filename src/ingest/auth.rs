@@ -1,9 +1,6 @@
 //! Checking Braze's bearer token.
 
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-
-use crate::secret::Secret;
+use crate::secret::BearerTokens;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
@@ -15,15 +12,17 @@ pub enum AuthError {
     NotConfigured,
 }
 
-/// Checks the `Authorization` header values against the configured token. Exactly one header
-/// with the `Bearer` scheme (any case, RFC 7235) is accepted. The comparison runs on SHA-256
-/// digests in constant time, so neither the token's bytes nor its length leak through timing.
+/// Checks the `Authorization` header values against the configured tokens. Exactly one header
+/// with the `Bearer` scheme (any case, RFC 7235) is accepted. The comparison
+/// ([`BearerTokens::accepts`]) runs on SHA-256 digests in constant time against every token, so
+/// neither a token's bytes, its length nor which token matched leak through timing.
+/// [`AuthError::WrongToken`] means a well-formed bearer token that matches none of them.
 pub(crate) fn authorize<'h>(
     mut headers: impl Iterator<Item = &'h [u8]>,
-    token: Option<&Secret>,
+    tokens: Option<&BearerTokens>,
     allow_unauthenticated: bool,
 ) -> Result<(), AuthError> {
-    let Some(token) = token else {
+    let Some(tokens) = tokens else {
         return if allow_unauthenticated {
             Ok(())
         } else {
@@ -38,9 +37,7 @@ pub(crate) fn authorize<'h>(
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(AuthError::Malformed);
     }
-    let presented = Sha256::digest(presented.trim().as_bytes());
-    let expected = Sha256::digest(token.expose().as_bytes());
-    if bool::from(presented.as_slice().ct_eq(expected.as_slice())) {
+    if tokens.accepts(presented.trim()) {
         Ok(())
     } else {
         Err(AuthError::WrongToken)
@@ -54,7 +51,7 @@ mod tests {
     fn check(headers: &[&str]) -> Result<(), AuthError> {
         authorize(
             headers.iter().map(|h| h.as_bytes()),
-            Some(&Secret::new("s3cr3t-T0ken_.~")),
+            Some(&BearerTokens::parse("s3cr3t-T0ken_.~").unwrap()),
             false,
         )
     }
@@ -78,6 +75,15 @@ mod tests {
         assert_eq!(check(&["Bearer wrong"]), Err(AuthError::WrongToken));
         assert_eq!(check(&["Bearer s3cr3t-T0ken_.~x"]), Err(AuthError::WrongToken));
         assert_eq!(check(&["Bearer "]), Err(AuthError::Malformed));
+    }
+
+    #[test]
+    fn every_token_of_a_list_passes_during_a_rotation() {
+        let tokens = BearerTokens::parse(r#"["new-T0ken_0123456789", "old-T0ken_0123456789"]"#).unwrap();
+        let check = |header: &str| authorize(std::iter::once(header.as_bytes()), Some(&tokens), false);
+        assert_eq!(check("Bearer new-T0ken_0123456789"), Ok(()));
+        assert_eq!(check("Bearer old-T0ken_0123456789"), Ok(()));
+        assert_eq!(check("Bearer pending-T0ken_0123456789"), Err(AuthError::WrongToken));
     }
 
     #[test]

@@ -14,51 +14,102 @@ struct State {
     checked_at: OffsetDateTime,
 }
 
+/// At most one re-read ahead of the TTL ([`SecretsCache::reread`]) per this long per function
+/// instance (or per TTL, when that is shorter), so requests with wrong tokens cannot flood
+/// Secrets Manager.
+pub const REREAD_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Holds the last good secret. [`SecretsCache::current`] re-reads it when `ttl` has passed
 /// since the last read *attempt*, so Secrets Manager is asked at most once per `ttl` per
 /// function instance, outage or not. A failed or unusable re-read keeps the last good value
 /// and logs a WARN that names the secret and the cause, never a value.
+///
+/// Within `previous_token_grace` of the `AWSCURRENT` version's creation, a read also asks for
+/// the `AWSPREVIOUS` version and adds its `CURRENTS_AUTH_TOKEN` tokens
+/// (`SecretValues::with_previous_tokens`), so the token a rotation replaced keeps passing
+/// while Braze moves to the new one.
 pub struct SecretsCache {
     source: Arc<dyn CredentialSource>,
     clock: Arc<dyn Clock>,
     ttl: Duration,
+    previous_token_grace: Duration,
     state: Mutex<State>,
 }
 
 impl SecretsCache {
-    /// Reads the secret once, at cold start. Errors: the source's [`SecretsError::Fetch`] or a
-    /// [`SecretsError::Shape`]; with no good value yet there is nothing to fall back on, so the
-    /// function must not start.
+    /// Reads the secret once, at cold start, accepting the previous version's tokens for the
+    /// default grace (a day). Errors: as [`SecretsCache::load_with_grace`].
     pub async fn load(
         source: Arc<dyn CredentialSource>,
         clock: Arc<dyn Clock>,
         ttl: Duration,
     ) -> Result<Self, SecretsError> {
+        let grace = Duration::from_secs(super::DEFAULT_PREVIOUS_TOKEN_GRACE_SECONDS);
+        Self::load_with_grace(source, clock, ttl, grace).await
+    }
+
+    /// Reads the secret once, at cold start; `previous_token_grace` (zero: never) is how long
+    /// after the current version's creation the previous version's tokens are accepted.
+    /// Errors: the source's [`SecretsError::Fetch`] or a [`SecretsError::Shape`]; with no good
+    /// value yet there is nothing to fall back on, so the function must not start.
+    pub async fn load_with_grace(
+        source: Arc<dyn CredentialSource>,
+        clock: Arc<dyn Clock>,
+        ttl: Duration,
+        previous_token_grace: Duration,
+    ) -> Result<Self, SecretsError> {
         let checked_at = clock.now();
-        let values = Arc::new(read(source.as_ref()).await?);
-        Ok(Self {
+        let mut cache = Self {
             source,
             clock,
             ttl,
-            state: Mutex::new(State { values, checked_at }),
-        })
+            previous_token_grace,
+            state: Mutex::new(State {
+                values: Arc::default(),
+                checked_at,
+            }),
+        };
+        let values = Arc::new(cache.read().await?);
+        cache.state.get_mut().unwrap_or_else(|p| p.into_inner()).values = values;
+        Ok(cache)
     }
 
     /// The values to use now: the cached ones, or a fresh read once `ttl` has passed. A new
     /// `Arc` (not [`Arc::ptr_eq`] to the previous answer) means the secret was re-read, so a
     /// caller can rebuild what it derived from it only then.
     pub async fn current(&self) -> Arc<SecretValues> {
+        match self.claim(self.ttl) {
+            Ok(last_good) => self.refresh(last_good).await,
+            Err(values) => values,
+        }
+    }
+
+    /// Re-reads the secret now, ahead of the TTL, unless it was read (or a read was tried) less
+    /// than [`REREAD_INTERVAL`] (or the TTL, when shorter) ago. Ingest calls it before it
+    /// refuses a well-formed bearer token. `true` when a read happened and the values changed;
+    /// [`SecretsCache::current`] then answers the new ones.
+    pub async fn reread(&self) -> bool {
+        match self.claim(REREAD_INTERVAL.min(self.ttl)) {
+            Ok(last_good) => !Arc::ptr_eq(&self.refresh(last_good.clone()).await, &last_good),
+            Err(_) => false,
+        }
+    }
+
+    /// `Ok(last good)` when `interval` has passed since the last read attempt, claiming the
+    /// read (concurrent callers keep the last good value meanwhile); `Err(last good)` if not.
+    fn claim(&self, interval: Duration) -> Result<Arc<SecretValues>, Arc<SecretValues>> {
         let now = self.clock.now();
-        let last_good = {
-            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            if now - state.checked_at < self.ttl {
-                return state.values.clone();
-            }
-            // Claim this refresh: concurrent callers keep the last good value meanwhile.
-            state.checked_at = now;
-            state.values.clone()
-        };
-        match read(self.source.as_ref()).await {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if now - state.checked_at < interval {
+            return Err(state.values.clone());
+        }
+        state.checked_at = now;
+        Ok(state.values.clone())
+    }
+
+    /// Reads the secret; a changed value replaces `last_good`, a failure keeps it (WARN).
+    async fn refresh(&self, last_good: Arc<SecretValues>) -> Arc<SecretValues> {
+        match self.read().await {
             Ok(values) if values == *last_good => last_good,
             Ok(values) => {
                 let values = Arc::new(values);
@@ -72,10 +123,29 @@ impl SecretsCache {
             }
         }
     }
-}
 
-async fn read(source: &dyn CredentialSource) -> Result<SecretValues, SecretsError> {
-    SecretValues::parse(&source.fetch().await?)
+    /// The current version's values, with the previous version's tokens while in the grace.
+    /// A previous version that is not the documented object adds nothing (WARN).
+    async fn read(&self) -> Result<SecretValues, SecretsError> {
+        let current = self.source.fetch().await?;
+        let values = SecretValues::parse(&current.text)?;
+        let in_grace = current
+            .created
+            .is_some_and(|created| self.clock.now() - created < self.previous_token_grace);
+        if !in_grace || values.get(super::values::TOKEN_KEY).is_none() {
+            return Ok(values);
+        }
+        let Some(previous) = self.source.fetch_previous().await? else {
+            return Ok(values);
+        };
+        match SecretValues::parse(&previous) {
+            Ok(previous) => Ok(values.with_previous_tokens(&previous)),
+            Err(error) => {
+                tracing::warn!(%error, "the secret's AWSPREVIOUS version is not usable; its tokens are not accepted");
+                Ok(values)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -86,7 +156,8 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::secret::Secret;
+    use crate::secrets::SecretVersion;
+    use crate::secrets::fake::{Rotating, TestClock};
 
     /// Answers from a script; the last answer repeats. Counts the reads.
     struct Scripted {
@@ -108,7 +179,7 @@ mod tests {
 
     #[async_trait]
     impl CredentialSource for Scripted {
-        async fn fetch(&self) -> Result<Secret, SecretsError> {
+        async fn fetch(&self) -> Result<SecretVersion, SecretsError> {
             self.reads.fetch_add(1, Ordering::SeqCst);
             let mut answers = self.answers.lock().unwrap();
             let answer = if answers.len() > 1 {
@@ -116,27 +187,89 @@ mod tests {
             } else {
                 answers.front().cloned()
             };
-            answer.expect("script is not empty").map(Secret::new)
+            answer.expect("script is not empty").map(SecretVersion::new)
         }
     }
 
-    struct TestClock(Mutex<OffsetDateTime>);
-
-    impl TestClock {
-        fn new() -> Arc<Self> {
-            Arc::new(Self(Mutex::new(
-                OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
-            )))
-        }
-        fn advance(&self, secs: u64) {
-            *self.0.lock().unwrap() += Duration::from_secs(secs);
-        }
+    fn accepts(values: &SecretValues, token: &str) -> bool {
+        let text = values.get("CURRENTS_AUTH_TOKEN").unwrap().expose();
+        crate::secret::BearerTokens::parse(text).unwrap().accepts(token)
     }
 
-    impl Clock for TestClock {
-        fn now(&self) -> OffsetDateTime {
-            *self.0.lock().unwrap()
+    #[tokio::test]
+    async fn a_rotated_token_passes_at_once_with_the_previous_one_until_the_grace_ends() {
+        let (source, clock) = (Rotating::new(), TestClock::new());
+        source.put("tok_A", clock.now());
+        let grace = Duration::from_secs(3_600);
+        let cache = SecretsCache::load_with_grace(source.clone(), clock.clone(), Duration::from_secs(300), grace);
+        let cache = cache.await.unwrap();
+        clock.advance(60);
+        source.put("tok_B", clock.now());
+        assert!(
+            !accepts(&*cache.current().await, "tok_B"),
+            "the TTL alone is not up yet"
+        );
+        assert!(cache.reread().await, "a re-read ahead of the TTL finds the new token");
+        let values = cache.current().await;
+        assert!(accepts(&values, "tok_B") && accepts(&values, "tok_A"));
+        clock.advance(3_600);
+        let values = cache.current().await;
+        assert!(
+            accepts(&values, "tok_B") && !accepts(&values, "tok_A"),
+            "the grace has ended"
+        );
+        let previous_reads = source.previous_reads.load(Ordering::SeqCst);
+        clock.advance(300);
+        cache.current().await;
+        assert_eq!(
+            source.previous_reads.load(Ordering::SeqCst),
+            previous_reads,
+            "after the grace, AWSPREVIOUS is no longer asked for"
+        );
+        source.put("tok_C", clock.now());
+        clock.advance(10);
+        assert!(cache.reread().await);
+        let values = cache.current().await;
+        assert!(accepts(&values, "tok_C") && accepts(&values, "tok_B") && !accepts(&values, "tok_A"));
+    }
+
+    #[tokio::test]
+    async fn with_no_grace_the_previous_token_is_never_accepted() {
+        let (source, clock) = (Rotating::new(), TestClock::new());
+        source.put("tok_A", clock.now());
+        source.put("tok_B", clock.now());
+        let cache =
+            SecretsCache::load_with_grace(source.clone(), clock.clone(), Duration::from_secs(300), Duration::ZERO);
+        let values = cache.await.unwrap().current().await;
+        assert!(accepts(&values, "tok_B") && !accepts(&values, "tok_A"));
+        assert_eq!(source.previous_reads.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn re_reads_ahead_of_the_ttl_are_rate_limited() {
+        let (source, clock) = (Rotating::new(), TestClock::new());
+        source.put("tok_A", clock.now());
+        let cache = load_rotating(&source, &clock).await;
+        assert_eq!(source.reads(), 1);
+        for _ in 0..100 {
+            assert!(!cache.reread().await, "read less than REREAD_INTERVAL ago");
         }
+        assert_eq!(source.reads(), 1, "a flood of wrong tokens reads nothing");
+        clock.advance(REREAD_INTERVAL.as_secs());
+        assert!(!cache.reread().await, "read again, but nothing changed");
+        assert!(!cache.reread().await);
+        assert_eq!(source.reads(), 2);
+        source.put("tok_B", clock.now());
+        clock.advance(REREAD_INTERVAL.as_secs() - 1);
+        assert!(!cache.reread().await);
+        clock.advance(1);
+        assert!(cache.reread().await);
+        assert_eq!(source.reads(), 3);
+    }
+
+    async fn load_rotating(source: &Arc<Rotating>, clock: &Arc<TestClock>) -> SecretsCache {
+        let ttl = Duration::from_secs(300);
+        SecretsCache::load(source.clone(), clock.clone(), ttl).await.unwrap()
     }
 
     fn outage() -> SecretsError {

@@ -20,18 +20,28 @@
 //! JSON text (so `ROUTES` may be an object or a string holding one); `null` counts as absent.
 //! A key the secret sets wins over the environment variable of the same name.
 //!
+//! Token rotation: `CURRENTS_AUTH_TOKEN` may be one token or a JSON array of tokens, all
+//! accepted. While the `AWSCURRENT` version is younger than `PREVIOUS_TOKEN_GRACE_SECONDS`
+//! (default a day), the `AWSPREVIOUS` version's tokens are accepted too; `AWSPENDING` never is.
+//! A well-formed bearer token that matches none makes ingest re-read the secret first
+//! ([`SecretsCache::reread`], at most once per [`REREAD_INTERVAL`]), so a token just put in the
+//! secret passes on a warm instance at once.
+//!
 //! The parts: [`CredentialSource`] is the port (one production adapter,
 //! [`SecretsManagerSource`]); [`SecretValues`] is the parsed secret; [`SecretsCache`] applies
 //! the TTL and keeps the last good value; [`overlay`] feeds the values to `Config::from_lookup`.
 //! No value is ever logged or shown by `Debug`: values are [`Secret`]s.
 
 mod cache;
+#[cfg(test)]
+pub(crate) mod fake;
 mod manager;
 mod values;
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
-pub use cache::SecretsCache;
+pub use cache::{REREAD_INTERVAL, SecretsCache};
 pub use manager::SecretsManagerSource;
 pub use values::{SecretValues, overlay};
 
@@ -40,6 +50,12 @@ use crate::secret::Secret;
 
 /// Default refresh interval, in seconds, when `SECRETS_TTL_SECONDS` is unset.
 pub(crate) const DEFAULT_TTL_SECONDS: u64 = 300;
+
+/// Default `PREVIOUS_TOKEN_GRACE_SECONDS`: a day to move Braze's connector to the new token.
+pub(crate) const DEFAULT_PREVIOUS_TOKEN_GRACE_SECONDS: u64 = 86_400;
+
+/// Largest `PREVIOUS_TOKEN_GRACE_SECONDS` (7 days): the overlap must end.
+const MAX_PREVIOUS_TOKEN_GRACE_SECONDS: u64 = 604_800;
 
 /// Reading the secret failed. The text names the secret and the cause, never its value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,26 +74,57 @@ pub enum SecretsError {
     Shape(String),
 }
 
-/// Reads the current text of the credentials secret, once per call (no caching here).
-#[async_trait]
-pub trait CredentialSource: Send + Sync {
-    /// The secret's `SecretString`. Errors: [`SecretsError::Fetch`].
-    async fn fetch(&self) -> Result<Secret, SecretsError>;
+/// One version of the secret: its `SecretString` and when that version was created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretVersion {
+    /// The version's `SecretString`.
+    pub text: Secret,
+    /// The version's `CreatedDate`; `None` when the source does not say.
+    pub created: Option<OffsetDateTime>,
 }
 
-/// Where the secret is and how often to re-read it, from `SECRETS_ARN` and
-/// `SECRETS_TTL_SECONDS`.
+impl SecretVersion {
+    /// A version with no known creation time.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: Secret::new(text),
+            created: None,
+        }
+    }
+}
+
+/// Reads versions of the credentials secret, once per call (no caching here). Only the stages
+/// `AWSCURRENT` and `AWSPREVIOUS` can be asked for: a version staged `AWSPENDING` is not live
+/// yet and never read.
+#[async_trait]
+pub trait CredentialSource: Send + Sync {
+    /// The version staged `AWSCURRENT`. Errors: [`SecretsError::Fetch`].
+    async fn fetch(&self) -> Result<SecretVersion, SecretsError>;
+
+    /// The version staged `AWSPREVIOUS` (the one `AWSCURRENT` moved away from at the last
+    /// rotation), or `None` when there is none. Errors: [`SecretsError::Fetch`].
+    async fn fetch_previous(&self) -> Result<Option<Secret>, SecretsError> {
+        Ok(None)
+    }
+}
+
+/// Where the secret is and how often to re-read it, from `SECRETS_ARN`, `SECRETS_TTL_SECONDS`
+/// and `PREVIOUS_TOKEN_GRACE_SECONDS`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SecretsSettings {
     /// The secret's ARN (or name), passed to `GetSecretValue` as `SecretId`.
     pub secret_id: String,
     /// Minimum time between two reads of the secret.
     pub ttl: std::time::Duration,
+    /// How long after the `AWSCURRENT` version was created the `AWSPREVIOUS` version's
+    /// `CURRENTS_AUTH_TOKEN` is still accepted; zero: never.
+    pub previous_token_grace: std::time::Duration,
 }
 
 impl SecretsSettings {
     /// `Ok(None)` when `SECRETS_ARN` is unset or empty (secrets mode off). Errors: a
-    /// `SECRETS_TTL_SECONDS` that is not a whole number of seconds of at least 1.
+    /// `SECRETS_TTL_SECONDS` that is not a whole number of seconds of at least 1, a
+    /// `PREVIOUS_TOKEN_GRACE_SECONDS` that is not a whole number from 0 to 604,800.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
         let get = |key: &str| lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let Some(secret_id) = get("SECRETS_ARN") else {
@@ -90,9 +137,23 @@ impl SecretsSettings {
                     ConfigError::invalid("SECRETS_TTL_SECONDS", "must be a whole number of at least 1")
                 })?,
             };
+        let grace = match get("PREVIOUS_TOKEN_GRACE_SECONDS") {
+            None => DEFAULT_PREVIOUS_TOKEN_GRACE_SECONDS,
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|&secs| secs <= MAX_PREVIOUS_TOKEN_GRACE_SECONDS)
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        "PREVIOUS_TOKEN_GRACE_SECONDS",
+                        "must be a whole number of seconds from 0 to 604800 (7 days)",
+                    )
+                })?,
+        };
         Ok(Some(Self {
             secret_id,
             ttl: std::time::Duration::from_secs(ttl),
+            previous_token_grace: std::time::Duration::from_secs(grace),
         }))
     }
 }
@@ -117,6 +178,20 @@ mod tests {
         for bad in ["0", "-5", "5m"] {
             let error = settings(&[("SECRETS_ARN", "x"), ("SECRETS_TTL_SECONDS", bad)]).unwrap_err();
             assert_eq!(error.var, "SECRETS_TTL_SECONDS");
+        }
+    }
+
+    #[test]
+    fn the_previous_token_is_accepted_for_a_day_by_default_and_at_most_a_week() {
+        let grace = |value: &str| {
+            let vars = [("SECRETS_ARN", "x"), ("PREVIOUS_TOKEN_GRACE_SECONDS", value)];
+            settings(&vars).map(|s| s.unwrap().previous_token_grace.as_secs())
+        };
+        assert_eq!(grace("").unwrap(), 86_400);
+        assert_eq!(grace("0").unwrap(), 0, "zero: the previous token is never accepted");
+        assert_eq!(grace("604800").unwrap(), 604_800);
+        for bad in ["604801", "-1", "1d"] {
+            assert_eq!(grace(bad).unwrap_err().var, "PREVIOUS_TOKEN_GRACE_SECONDS");
         }
     }
 }

@@ -6,11 +6,14 @@ use std::fmt;
 use serde_json::Value;
 
 use super::SecretsError;
-use crate::secret::Secret;
+use crate::secret::{BearerTokens, Secret};
+
+/// The key whose tokens a rotation keeps accepting from the previous version.
+pub(super) const TOKEN_KEY: &str = "CURRENTS_AUTH_TOKEN";
 
 /// Keys the secret may not set: they say where the secret is, so they must come from the
 /// function's own configuration.
-const RESERVED: [&str; 2] = ["SECRETS_ARN", "SECRETS_TTL_SECONDS"];
+const RESERVED: [&str; 3] = ["SECRETS_ARN", "SECRETS_TTL_SECONDS", "PREVIOUS_TOKEN_GRACE_SECONDS"];
 
 /// The configuration values one version of the secret holds, by variable name. `Debug` shows
 /// the names only.
@@ -47,6 +50,24 @@ impl SecretValues {
     /// The value the secret sets for `key`, if any.
     pub fn get(&self, key: &str) -> Option<&Secret> {
         self.0.get(key)
+    }
+
+    /// These values with `previous`'s `CURRENTS_AUTH_TOKEN` tokens added after this version's,
+    /// so both are accepted during a rotation. Unchanged when either version sets no token or
+    /// a token text that does not parse (a bad current one then fails the configuration's
+    /// parse, which names it).
+    pub(crate) fn with_previous_tokens(&self, previous: &SecretValues) -> SecretValues {
+        let tokens = |values: &SecretValues| {
+            let text = values.get(TOKEN_KEY)?;
+            BearerTokens::parse(text.expose()).ok()
+        };
+        let mut values = self.clone();
+        if let (Some(current), Some(previous)) = (tokens(self), tokens(previous)) {
+            values
+                .0
+                .insert(TOKEN_KEY.to_owned(), current.merged(&previous).to_text());
+        }
+        values
     }
 
     /// The variable names the secret sets, in order.
@@ -135,6 +156,27 @@ mod tests {
             assert!(!error.to_string().contains("SECRET\""), "{error}");
             assert!(!error.to_string().contains("wk_"), "{error}");
         }
+    }
+
+    #[test]
+    fn the_previous_versions_tokens_follow_the_current_ones_only_when_both_set_some() {
+        let current = parse(r#"{"CURRENTS_AUTH_TOKEN":["tok_B","tok_X"],"SEGMENT_WRITE_KEY":"wk"}"#).unwrap();
+        let previous = parse(r#"{"CURRENTS_AUTH_TOKEN":"tok_A","SEGMENT_WRITE_KEY":"wk_old"}"#).unwrap();
+        let merged = current.with_previous_tokens(&previous);
+        let tokens = BearerTokens::parse(merged.get("CURRENTS_AUTH_TOKEN").unwrap().expose()).unwrap();
+        assert!(["tok_B", "tok_X", "tok_A"].iter().all(|t| tokens.accepts(t)));
+        assert_eq!(
+            merged.get("SEGMENT_WRITE_KEY").unwrap().expose(),
+            "wk",
+            "only the token is merged"
+        );
+        let no_token = parse(r#"{"SEGMENT_WRITE_KEY":"wk"}"#).unwrap();
+        assert_eq!(
+            no_token.with_previous_tokens(&previous),
+            no_token,
+            "a token from the environment is not overridden"
+        );
+        assert_eq!(current.with_previous_tokens(&no_token), current);
     }
 
     #[test]
