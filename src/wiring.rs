@@ -90,7 +90,9 @@ fn parse(values: Option<&SecretValues>) -> Result<(Config, DeliveryConfig), Conf
 impl Wired {
     /// Reads the environment (and the credentials secret, with `SECRETS_ARN`): [`Config`],
     /// then what delivering needs ([`DeliveryConfig`]), then builds the Segment client and the
-    /// SQS client from the standard AWS chain.
+    /// SQS client from the standard AWS chain. Each queue's `MaximumMessageSize` is read once
+    /// ([`SqsQueue::fit_to_queue`]): parked bodies stay within it even when
+    /// `PARK_MESSAGE_MAX_BYTES` is larger.
     /// `function` names the function in metrics ("ingest", "replay").
     pub async fn from_env(function: &'static str) -> Result<Self, StartupError> {
         let sdk = aws_sdk_config().await;
@@ -115,11 +117,17 @@ impl Wired {
             let queue = SqsQueue::new(sqs.clone(), url)
                 .with_max_message_bytes(config.queues.park_message_max_bytes)
                 .with_metrics_function(function);
-            match &payloads {
-                Some(store) => Arc::new(queue.with_payload_store(store.clone())),
-                None => Arc::new(queue),
-            }
+            let queue = match &payloads {
+                Some(store) => queue.with_payload_store(store.clone()),
+                None => queue,
+            };
+            // PARK_MESSAGE_MAX_BYTES above the queue's own MaximumMessageSize: work to the smaller.
+            async { Arc::new(queue.fit_to_queue().await) }
         };
+        let (retry_queue, dead_letters) = tokio::join!(
+            queue(delivery.queues.retry.as_str()),
+            queue(delivery.queues.dead_letter.as_str())
+        );
         let segment = Arc::new(SegmentHttp::new(&config.segment)?);
         let settings = SettingsHttp::with_client(segment.http_client());
         let key_health = Arc::new(KeyHealth::new(Arc::new(settings), SETTINGS_TIMEOUT));
@@ -127,8 +135,8 @@ impl Wired {
         key_health.warm(&config.routing, &delivery.targets).await;
         Ok(Self {
             key_health,
-            retry_queue: queue(delivery.queues.retry.as_str()),
-            dead_letters: queue(delivery.queues.dead_letter.as_str()),
+            retry_queue,
+            dead_letters,
             payloads,
             segment,
             current: Mutex::new(Current {

@@ -613,19 +613,21 @@ async fn a_cut_envelope_keeps_16_kib_of_each_oversized_event() {
     let envelope = dead_letter_events(&Envelope::new("default", at(), 0, "invalid"), &events, 1 << 20);
     assert_eq!(envelope.len(), 1, "both events in one envelope");
 
-    // No bucket, and a queue limit the envelope is over: the adapter cuts it.
-    let queue = stub.queue().with_max_message_bytes(131_072);
-    queue.park(&envelope).await.expect("the cut envelope is accepted");
+    // No bucket, and a queue limit each event alone is over: the adapter splits the envelope
+    // in halves (lossless), then cuts each half.
+    let queue = stub.queue().with_max_message_bytes(65_536);
+    queue.park(&envelope).await.expect("the cut envelopes are accepted");
 
     let stored = stub.stored();
-    assert_eq!(stored.len(), 1);
-    assert!(stored[0].len() <= 131_072, "cut to fit the queue");
-    let back = decode(&stored[0]).expect("still an envelope");
-    assert_eq!(back.events.len(), 2, "no event dropped");
-    let first = kept(&back.events[0], &ascii);
+    assert_eq!(stored.len(), 2, "one envelope per event");
+    assert!(stored.iter().all(|b| b.len() <= 65_536), "cut to fit the queue");
+    let halves: Vec<Envelope> = stored.iter().map(|b| decode(b).expect("still an envelope")).collect();
+    let back: Vec<&RawValue> = halves.iter().flat_map(|h| h.events.iter().map(AsRef::as_ref)).collect();
+    assert_eq!(back.len(), 2, "no event dropped");
+    let first = kept(back[0], &ascii);
     assert_eq!(first.len(), EXCERPT, "the excerpt is 16 KiB");
     assert!(ascii.starts_with(&first), "the excerpt is the event's first bytes");
-    let second = kept(&back.events[1], &straddling);
+    let second = kept(back[1], &straddling);
     assert_eq!(
         second.len(),
         EXCERPT - 1,

@@ -48,7 +48,7 @@ fn policies(template: &Value, function: &str) -> Vec<(String, String)> {
         .as_sequence()
         .unwrap()
         .iter()
-        .filter(|policy| !matches!(policy, Value::Tagged(_)))
+        .filter(|policy| !matches!(policy, Value::Tagged(_)) && policy.get("Statement").is_none())
         .map(|policy| {
             let (name, body) = policy.as_mapping().unwrap().iter().next().unwrap();
             (name.as_str().unwrap().to_owned(), tagged(&body["QueueName"]).1)
@@ -302,6 +302,28 @@ fn policies_are_least_privilege_and_match_the_readme() {
             let line = format!("| {function} | `{policy}` | {queue} |");
             assert!(readme.contains(&line), "README lists `{line}`");
         }
+    }
+}
+
+/// Issue 21, case 5: at cold start each function reads both queues' `MaximumMessageSize`, so
+/// parked bodies stay within it even when `PARK_MESSAGE_MAX_BYTES` is larger.
+#[test]
+fn ingest_and_replay_may_read_both_queues_message_size() {
+    let template = template();
+    for function in ["IngestFunction", "ReplayFunction"] {
+        let reads: Vec<Value> = statements(&template, &deployable(&[]), function)
+            .into_iter()
+            .filter(|s| s["Action"] == "sqs:GetQueueAttributes")
+            .collect();
+        assert_eq!(reads.len(), 1, "{function}: one GetQueueAttributes statement");
+        let resources: Vec<(String, String)> = reads[0]["Resource"]
+            .as_sequence()
+            .expect("a list of queue ARNs")
+            .iter()
+            .map(tagged)
+            .collect();
+        let arn = |queue: &str| ("!GetAtt".to_owned(), format!("{queue}.Arn"));
+        assert_eq!(resources, [arn("RetryQueue"), arn("DeadLetterQueue")], "{function}");
     }
 }
 

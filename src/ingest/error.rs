@@ -28,8 +28,10 @@ pub enum IngestError {
     #[error("the function has no CURRENTS_AUTH_TOKEN and refuses all requests")]
     AuthNotConfigured,
     // Retryable: nothing was lost, and Braze's resend will succeed once the queue is back.
-    #[error("events could be neither delivered nor stored: {0}")]
-    Unavailable(QueueError),
+    // Braze sees only this fixed text: the queue's error (an AWS SDK error chain with its
+    // request id) is logged where it happens and never echoed in the answer.
+    #[error("events could be neither delivered nor stored; resend the batch later")]
+    Unavailable(#[source] QueueError),
 }
 
 impl From<AuthError> for IngestError {

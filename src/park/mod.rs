@@ -1,8 +1,10 @@
 //! Parking: what Segment did not take goes to SQS in versioned envelopes. Every body is one SQS
-//! stores (`sqs_safe`); bodies over the message limit live in S3 behind extended-client
-//! pointers ([`PayloadPointer`]) that [`decode_resolving`] follows.
+//! stores (`sqs_safe`); an envelope over the queue's message limit is split in halves, and a
+//! single value too large by itself lives in S3 behind an extended-client pointer
+//! ([`PayloadPointer`]) that [`decode_resolving`] follows.
 
 mod envelope;
+mod fit;
 mod offload;
 mod s3;
 mod sqs;
