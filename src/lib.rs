@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod currents;
 pub mod deadline;
+pub(crate) mod digest;
 pub mod dlq;
 pub mod ingest;
 pub mod keycheck;

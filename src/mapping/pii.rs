@@ -1,19 +1,7 @@
 //! Normalised SHA-256 hashes of personal data, matching Braze's Currents field transformations
 //! so hashed identities still join across tools.
 
-use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
-
-fn sha256_hex(text: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(text.as_bytes());
-    let mut out = String::with_capacity(64);
-    for byte in digest.iter() {
-        out.push(HEX[usize::from(byte >> 4)] as char);
-        out.push(HEX[usize::from(byte & 0x0f)] as char);
-    }
-    out
-}
 
 /// Email: trimmed, lower-cased and in Unicode NFC (so `José` typed precomposed or as `e` plus
 /// a combining accent hashes the same) before hashing. `None` when nothing is left: an empty
@@ -43,7 +31,7 @@ pub(crate) fn hash_text(text: &str) -> Option<String> {
 }
 
 fn hash_non_empty(normalised: String) -> Option<String> {
-    (!normalised.is_empty()).then(|| sha256_hex(&normalised))
+    (!normalised.is_empty()).then(|| crate::digest::sha256_hex(normalised.as_bytes()))
 }
 
 #[cfg(test)]

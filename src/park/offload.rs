@@ -9,7 +9,6 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::envelope::{Envelope, EnvelopeError, decode};
 
@@ -102,9 +101,7 @@ pub trait PayloadStore: Send + Sync {
 /// The key a body is stored under: its SHA-256, so a re-sent body overwrites its own copy
 /// instead of adding one.
 pub fn payload_key(body: &str) -> String {
-    let digest = Sha256::digest(body.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("currents-segment/{hex}.json")
+    format!("currents-segment/{}.json", crate::digest::sha256_hex(body.as_bytes()))
 }
 
 /// Why a queue body could not be read back as an envelope.
