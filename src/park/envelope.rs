@@ -128,23 +128,14 @@ pub fn decode(body: &str) -> Result<Envelope, EnvelopeError> {
 /// Packs messages into as few envelopes as fit `max_bytes` each.
 pub(crate) fn pack_messages<S: AsRef<str>>(template: &Envelope, messages: &[S], max_bytes: usize) -> Vec<String> {
     let overhead = template.to_json().len() + 8;
-    pack(
-        // Sized as sent: escapes for characters SQS refuses make a message longer.
-        messages.iter().map(|m| sqs_safe(m.as_ref()).len()),
+    pack_into(
+        template,
+        messages,
+        |m| m.as_ref(),
         overhead,
         max_bytes,
-        usize::MAX,
+        |e| &mut e.messages,
     )
-    .into_iter()
-    .map(|range| {
-        let mut envelope = template.clone();
-        envelope.messages = messages[range]
-            .iter()
-            .filter_map(|m| raw(m.as_ref().to_owned()))
-            .collect();
-        envelope.to_json()
-    })
-    .collect()
 }
 
 /// Packs raw Currents events into `invalid_event` envelopes of at most `max_bytes` each. Events
@@ -155,19 +146,29 @@ pub fn dead_letter_events(template: &Envelope, events: &[&RawValue], max_bytes: 
     // `"events":[]` that the template (having none) leaves out; `pack` adds a comma per event.
     let template = template.clone().dead(DeadLetterReason::InvalidEvent);
     let overhead = template.to_json().len() + r#","events":[]"#.len();
-    pack(
-        events.iter().map(|e| sqs_safe(e.get()).len()),
-        overhead,
-        max_bytes,
-        usize::MAX,
-    )
-    .into_iter()
-    .map(|range| {
-        let mut envelope = template.clone();
-        envelope.events = events[range].iter().filter_map(|e| raw(e.get().to_owned())).collect();
-        envelope.to_json()
-    })
-    .collect()
+    pack_into(&template, events, |e| e.get(), overhead, max_bytes, |e| &mut e.events)
+}
+
+/// Copies of `template`, each with a run of `values` in the list `slot` picks, of at most
+/// `max_bytes` each once written. Values are sized as sent: escapes for characters SQS refuses
+/// make a value longer.
+fn pack_into<T>(
+    template: &Envelope,
+    values: &[T],
+    text: impl Fn(&T) -> &str,
+    overhead: usize,
+    max_bytes: usize,
+    slot: impl Fn(&mut Envelope) -> &mut Vec<Box<RawValue>>,
+) -> Vec<String> {
+    let sizes = values.iter().map(|v| sqs_safe(text(v)).len());
+    let runs = pack(sizes, overhead, max_bytes, usize::MAX);
+    runs.into_iter()
+        .map(|range| {
+            let mut envelope = template.clone();
+            *slot(&mut envelope) = values[range].iter().filter_map(|v| raw(text(v).to_owned())).collect();
+            envelope.to_json()
+        })
+        .collect()
 }
 
 /// The last resort for an envelope over `max_bytes` when no S3 bucket is configured: each raw
