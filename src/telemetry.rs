@@ -40,8 +40,10 @@ where
         .json()
         .with_env_filter(filter(level))
         .with_target(false)
-        .with_current_span(true)
-        .with_span_list(false)
+        // Every span's fields on every line (`spans`: invocation, then record), so one batch's
+        // or one SQS record's story can be filtered out of CloudWatch Logs.
+        .with_current_span(false)
+        .with_span_list(true)
         .with_writer(writer)
         .try_init()
         .is_ok()

@@ -89,6 +89,16 @@ async fn no_secret_pii_or_payload_reaches_the_logs() {
         .ingest()
         .handle(post("/currents", &[(auth, &value)], fixture("all-events.json")))
         .await;
+    // A route name from the URL is never a span field unless it is configured: a token pasted
+    // into the path must not reach every line of the invocation.
+    harness
+        .ingest()
+        .handle(post(
+            &format!("/currents/{TOKEN}"),
+            &[(auth, &value)],
+            fixture("all-events.json"),
+        ))
+        .await;
     Harness::new(config(&[("CURRENTS_AUTH_TOKEN", "")]))
         .ingest()
         .handle(post("/currents", &[], fixture("all-events.json")))
@@ -182,6 +192,28 @@ async fn no_secret_pii_or_payload_reaches_the_logs() {
             ]
         ),
         "ingest's hold is an ERROR naming the route and cause: {logs}"
+    );
+    // Issue 23, item 7: every line of an ingest invocation carries its span's fields.
+    assert!(
+        line_with(
+            "ERROR",
+            &[
+                "Held events for a write key Segment would drop",
+                r#""spans":[{"function":"ingest","request_id":"#,
+                r#""route":"default""#
+            ]
+        ),
+        "ingest's lines carry the invocation span: {logs}"
+    );
+    assert!(
+        line_with(
+            "WARN",
+            &[
+                "Request refused: the route in the URL is not configured.",
+                r#""route":"unknown""#
+            ]
+        ),
+        "{logs}"
     );
     assert!(
         line_with("ERROR", &["Held parked events", "write_key_invalid"]),

@@ -6,6 +6,7 @@
 use lambda_http::http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
+use tracing::Instrument;
 
 use super::request::{IngestRequest, route_from_path};
 use super::{Counts, Ingest, IngestError};
@@ -30,10 +31,26 @@ impl Ingest {
             body: request.body().as_ref(),
             deadline,
         };
+        let span = self.invocation_span(&request, route);
         let mut metrics = Metrics::default();
-        let result = self.process(input, &mut metrics).await;
+        let result = self.process(input, &mut metrics).instrument(span.clone()).await;
         metrics.emit("ingest");
-        respond(result)
+        span.in_scope(|| respond(result))
+    }
+
+    /// One span per invocation: every log line inside carries the Lambda request id and the
+    /// route (a configured route's name, `default`, or `unknown`: never text from the URL).
+    fn invocation_span(&self, request: &Request, route: Option<&str>) -> tracing::Span {
+        let request_id = request
+            .lambda_context_ref()
+            .map(|c| c.request_id.as_str())
+            .unwrap_or("local");
+        let route = match route {
+            None => crate::config::DEFAULT_ROUTE_NAME,
+            Some(name) if self.config.routing.find(name).is_some() => name,
+            Some(_) => "unknown",
+        };
+        tracing::info_span!("invocation", function = "ingest", request_id, route)
     }
 }
 
@@ -47,6 +64,13 @@ fn respond(result: Result<Counts, IngestError>) -> Response<Body> {
                     "Refusing request: set CURRENTS_AUTH_TOKEN, or ALLOW_UNAUTHENTICATED=true to accept unauthenticated requests."
                 ),
                 IngestError::Unavailable(_) => {}
+                // The name is text from the URL, which may be anything (a token pasted into the
+                // path): the caller gets it back in the body, the logs never do.
+                IngestError::UnknownRoute(_) => tracing::warn!(
+                    code = error.code(),
+                    status = error.status().as_u16(),
+                    "Request refused: the route in the URL is not configured."
+                ),
                 _ => {
                     tracing::warn!(code = error.code(), status = error.status().as_u16(), error = %error, "Request refused.")
                 }
