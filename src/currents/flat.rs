@@ -33,8 +33,8 @@ use std::borrow::Cow;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::event::{User, non_empty};
-use super::{InvalidEvent, InvalidReason, Properties, text};
+use super::event::{InvalidEvent, InvalidReason, User, non_empty};
+use super::properties::{Properties, text};
 
 /// Where one flat field goes in the HTTP shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

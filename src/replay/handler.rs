@@ -1,35 +1,34 @@
-//! Handling one SQS invocation of RetryQueue. Each record is judged on its own and records run
-//! concurrently; a record that could not be settled is reported as a batch-item failure so
-//! SQS keeps it.
+//! [`Replay`] and everything it does, in the order it happens. An SQS invocation of RetryQueue
+//! ([`Replay::handle`]) replays its records concurrently; a record that could not be settled
+//! is reported as a batch-item failure so SQS keeps it. One record
+//! (`Replay::replay_one`) goes decode → judge → deliver or re-map → settle (acknowledge, back
+//! off, or dead-letter). Replay never acknowledges a record whose events are in neither
+//! Segment nor a queue.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use futures_util::future::join_all;
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::record::{RecordOutcome, RecordReport};
-use crate::config::{Config, DeliveryTargets, Routing};
-use crate::metrics::{Metric, Metrics};
-use crate::park::{DeadLetterReason, PayloadStore};
+use super::expiry::{replay_delay, unreadable_given_up};
+use super::record::{ReplayRecord, Verdict, judge};
+use super::report::{RecordOutcome, RecordReport, Sent, Settlement, Tally};
+use crate::config::{Config, DeliveryTargets, RouteId, SegmentTarget};
+use crate::deadline;
+use crate::keycheck::Plan;
+use crate::metrics::Metrics;
+use crate::park::{
+    DeadLetterReason, Envelope, PayloadPointer, PayloadStore, ReadError, ResolveError, decode, decode_resolving,
+};
 use crate::ports::{Clock, Deliver, Park, Postpone};
-use crate::segment::RetryPolicy;
-
-/// The parts of an SQS record replay needs.
-#[derive(Debug, Clone)]
-pub(crate) struct ReplayRecord {
-    /// SQS's message id, echoed in a batch-item failure.
-    pub message_id: String,
-    /// Handle for changing the message's visibility.
-    pub receipt_handle: String,
-    /// The envelope, as SQS holds it.
-    pub body: String,
-    /// `ApproximateReceiveCount`, 1 on the first receive.
-    pub receive_count: u32,
-    /// `SentTimestamp`: when RetryQueue accepted the message; `None` when SQS did not say.
-    pub sent_at: Option<time::OffsetDateTime>,
-}
+use crate::segment::{Delivery, DeliveryReport, RetryPolicy, deliver_messages};
+use crate::settle::{Provenance, group_by_route, invalid_envelopes, refused_envelopes, run_envelopes};
+use crate::transform::transform;
 
 /// Everything replay needs, built once at cold start.
 pub struct Replay {
@@ -55,16 +54,7 @@ pub struct Replay {
     pub key_health: Arc<crate::keycheck::KeyHealth>,
 }
 
-/// Records of one invocation by outcome, for the summary log line.
-#[derive(Debug, Default)]
-struct Tally {
-    replayed: usize,
-    still_failing: usize,
-    expired: usize,
-    dead_lettered: usize,
-    unsettled: usize,
-}
-
+/// One invocation.
 impl Replay {
     /// Handles an SQS event; `deadline` is when Segment attempts must stop. Emits the
     /// invocation's metrics to stdout (EMF).
@@ -110,216 +100,347 @@ impl Replay {
         .await;
         let mut tally = Tally::default();
         for report in &reports {
-            record_metrics(metrics, report, &self.config.routing);
-            tally.add(report.outcome);
+            report.add_to(metrics, &self.config.routing);
+            tally.add(report.settled.outcome);
         }
         tally.log(records.len());
-        reports.into_iter().map(|r| r.outcome).collect()
+        reports.into_iter().map(|r| r.settled.outcome).collect()
     }
 }
 
-fn record_metrics(metrics: &mut Metrics, report: &RecordReport, routing: &Routing) {
-    metrics.add(Metric::SegmentRequests, report.requests as usize);
-    metrics.add(Metric::SegmentRetries, report.retries as usize);
-    metrics.add(Metric::Replayed, report.delivered);
-    metrics.add(Metric::Skipped, report.skipped);
-    metrics.add(Metric::Parked, report.requeued);
-    for (route, held) in &report.held {
-        metrics.add(Metric::WriteKeyInvalid, *held);
-        metrics.add_route(Metric::WriteKeyInvalid, &routing.route(*route).name, *held);
-    }
-    metrics.add(Metric::WriteKeyCheckFailed, report.checks_failed.len());
-    for route in &report.checks_failed {
-        metrics.add_route(Metric::WriteKeyCheckFailed, &routing.route(*route).name, 1);
-    }
-    // By `dead_reason`, not the outcome: a record that dead-lettered part and requeued the rest
-    // ends `Requeued`, and its dead letters count too.
-    if let Some(reason) = report.dead_reason {
-        metrics.add_reason(Metric::DeadLettered, reason.as_str(), report.dead_lettered);
-        metrics.add(Metric::DeadLettered, report.dead_lettered);
-        if reason == DeadLetterReason::Expired {
-            metrics.add(Metric::Expired, report.dead_lettered);
-        }
-    }
-}
-
-impl Tally {
-    fn add(&mut self, outcome: RecordOutcome) {
-        match outcome {
-            RecordOutcome::Replayed => self.replayed += 1,
-            RecordOutcome::StillFailing | RecordOutcome::Requeued => self.still_failing += 1,
-            RecordOutcome::DeadLettered(reason) => {
-                self.dead_lettered += 1;
-                self.expired += usize::from(reason == DeadLetterReason::Expired);
-            }
-            RecordOutcome::Unsettled => self.unsettled += 1,
-        }
-    }
-
-    /// ERROR when anything was dead-lettered or left unsettled, WARN when records still fail.
-    fn log(&self, records: usize) {
-        let Self {
-            replayed,
-            still_failing,
-            expired,
-            dead_lettered,
-            unsettled,
-        } = *self;
-        let summary = "Replay invocation handled.";
-        if dead_lettered + unsettled > 0 {
-            tracing::error!(
-                records,
-                replayed,
-                still_failing,
-                expired,
-                dead_lettered,
-                unsettled,
-                "{summary}"
-            );
-        } else if still_failing > 0 {
-            tracing::warn!(
-                records,
-                replayed,
-                still_failing,
-                expired,
-                dead_lettered,
-                unsettled,
-                "{summary}"
-            );
-        } else {
-            tracing::info!(
-                records,
-                replayed,
-                still_failing,
-                expired,
-                dead_lettered,
-                unsettled,
-                "{summary}"
-            );
-        }
-    }
-}
-
-impl From<aws_lambda_events::sqs::SqsMessage> for ReplayRecord {
-    fn from(message: aws_lambda_events::sqs::SqsMessage) -> Self {
-        let receive_count = message
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
-        // Milliseconds since the epoch, as a string.
-        let sent_at = message
-            .attributes
-            .get("SentTimestamp")
-            .and_then(|ms| ms.parse::<i128>().ok())
-            .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).ok());
-        Self {
-            message_id: message.message_id.unwrap_or_default(),
-            receipt_handle: message.receipt_handle.unwrap_or_default(),
-            body: message.body.unwrap_or_default(),
-            receive_count,
-            sent_at,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn report(outcome: RecordOutcome) -> RecordReport {
-        RecordReport::only(outcome, 0)
-    }
-
-    /// One record of each outcome, expiries twice, with distinct figures.
-    fn sample_reports() -> [RecordReport; 8] {
-        let expired = DeadLetterReason::Expired;
-        [
-            RecordReport {
-                requests: 2,
-                retries: 1,
-                delivered: 3,
-                skipped: 1,
-                ..report(RecordOutcome::Replayed)
-            },
-            RecordReport {
-                dead_lettered: 2,
-                ..report(RecordOutcome::DeadLettered(expired))
-            },
-            RecordReport {
-                dead_lettered: 1,
-                ..report(RecordOutcome::DeadLettered(expired))
-            },
-            RecordReport {
-                dead_lettered: 5,
-                ..report(RecordOutcome::DeadLettered(DeadLetterReason::InvalidEvent))
-            },
-            RecordReport {
-                requeued: 4,
-                ..report(RecordOutcome::Requeued)
-            },
-            report(RecordOutcome::StillFailing),
-            report(RecordOutcome::StillFailing),
-            report(RecordOutcome::Unsettled),
-        ]
-    }
-
-    /// Every outcome is counted once in the summary, and every report's figures reach the
-    /// metrics, dead letters under their reason and expiries twice (as dead letters and expired).
-    #[test]
-    fn each_outcome_is_tallied_and_each_report_reaches_the_metrics() {
-        let reports = sample_reports();
-        let (mut tally, mut metrics) = (Tally::default(), Metrics::default());
-        for report in &reports {
-            record_metrics(
-                &mut metrics,
-                report,
-                &crate::config::Config::from_lookup(|_| None).unwrap().routing,
-            );
-            tally.add(report.outcome);
-        }
-        let Tally {
-            replayed,
-            still_failing,
-            expired: expired_records,
-            dead_lettered,
-            unsettled,
-        } = tally;
-        assert_eq!(
-            (replayed, still_failing, expired_records, dead_lettered, unsettled),
-            (1, 3, 2, 3, 1)
-        );
-
-        let documents: Vec<serde_json::Value> = metrics
-            .render("replay", 0)
-            .iter()
-            .map(|d| serde_json::from_str(d).unwrap())
-            .collect();
-        let count = |name: &str| documents[0][name].as_f64().unwrap_or(-1.0);
-        let totals = [
-            "SegmentRequests",
-            "SegmentRetries",
-            "Replayed",
-            "Skipped",
-            "Parked",
-            "DeadLettered",
-            "Expired",
-        ];
-        assert_eq!(
-            totals.map(count),
-            [2.0, 1.0, 3.0, 1.0, 4.0, 8.0, 3.0],
-            "{}",
-            documents[0]
-        );
-        let by_reason = |reason: &str| {
-            documents[1..]
-                .iter()
-                .find(|d| d["Reason"] == reason)
-                .and_then(|d| d["DeadLettered"].as_f64())
+/// One record: decode → judge → deliver or re-map → settle.
+impl Replay {
+    /// Replays one record; `deadline` is the invocation's, further capped by the record's window.
+    async fn replay_one(&self, record: &ReplayRecord, deadline: Instant) -> RecordReport {
+        let now = self.clock.now();
+        let envelope = match self.open(record, now).await {
+            Ok(envelope) => envelope,
+            Err(settled) => return RecordReport::unsent(settled),
         };
-        assert_eq!(
-            (by_reason("expired"), by_reason("invalid_event")),
-            (Some(3.0), Some(5.0))
+        let prior_attempts = record.prior_attempts(&envelope);
+        let max_age = self.config.replay_max_age;
+        let settled = match judge(&envelope, &self.config.routing, now, max_age) {
+            Verdict::Expired => self.expire(envelope, prior_attempts).await,
+            Verdict::BackUnchanged(reason) => self.back_unchanged(record, reason).await,
+            Verdict::UnknownRoute => self.unknown_route(envelope).await,
+            Verdict::Resend(route) => {
+                let deadline = deadline::no_later_than(deadline, now, envelope.first_failed_at + max_age);
+                return self.resend(record, &envelope, route, prior_attempts, deadline).await;
+            }
+        };
+        RecordReport::unsent(settled)
+    }
+
+    /// Decodes the record's envelope ([`ReplayRecord::body_to_open`]), following an S3 pointer
+    /// in either format. A body that is not an envelope is dead-lettered as `undecodable`; a
+    /// pointer that cannot be read is settled by [`Replay::unreadable`].
+    async fn open(&self, record: &ReplayRecord, now: OffsetDateTime) -> Result<Envelope, Settlement> {
+        let body = record.body_to_open();
+        let error = match decode_resolving(&body, self.payloads.as_deref()).await {
+            Ok(envelope) => return Ok(envelope),
+            Err(ResolveError::Read(error)) => return Err(self.unreadable(record, &body, &error, now).await),
+            Err(ResolveError::NoStore) => {
+                return Err(self.back_unchanged(record, DeadLetterReason::Undecodable).await);
+            }
+            Err(ResolveError::Envelope(error)) => error,
+        };
+        Err(self
+            .dead_with_body(&body, DeadLetterReason::Undecodable, &error.to_string(), now)
+            .await)
+    }
+
+    /// Settles a record whose S3 payload could not be read. A payload that is gone for good
+    /// (its object or bucket deleted) is dead-lettered as `payload_missing`, one that is not
+    /// text as `undecodable`, both with the pointer kept. Any other failure keeps the record
+    /// queued for another try, until [`unreadable_given_up`] says the record has been tried
+    /// long enough; it is then dead-lettered as `unreadable`, the pointer kept.
+    async fn unreadable(
+        &self,
+        record: &ReplayRecord,
+        body: &str,
+        error: &ReadError,
+        now: OffsetDateTime,
+    ) -> Settlement {
+        let max_age = self.config.replay_max_age;
+        let reason = match error {
+            ReadError::Gone(_) => DeadLetterReason::PayloadMissing,
+            ReadError::NotText => DeadLetterReason::Undecodable,
+            ReadError::Failed(_) if unreadable_given_up(now, record.sent_at, record.receive_count, max_age) => {
+                DeadLetterReason::Unreadable
+            }
+            ReadError::Failed(_) => {
+                tracing::warn!(error = %error, receive_count = record.receive_count,
+                    "Could not read an offloaded envelope; will retry.");
+                return Settlement::plain(RecordOutcome::StillFailing);
+            }
+        };
+        let at = PayloadPointer::from_body(body).map(|p| format!(" at s3://{}/{}", p.bucket, p.key));
+        let last_error = format!("{error}{}", at.unwrap_or_default());
+        self.dead_with_body(body, reason, &last_error, now).await
+    }
+
+    /// Dead-letters `body` exactly as received, inside an envelope that says why.
+    async fn dead_with_body(
+        &self,
+        body: &str,
+        reason: DeadLetterReason,
+        last_error: &str,
+        now: OffsetDateTime,
+    ) -> Settlement {
+        let mut dead = Envelope::new("unknown", now, 0, last_error).dead(reason);
+        dead.body = Some(body.to_owned());
+        self.dead_letter(vec![dead.to_json()], reason, 1).await
+    }
+
+    /// Dead-letters an expired envelope. If its route is held now (bad write key or region),
+    /// its `last_error` says so: that is why it was never sent.
+    async fn expire(&self, envelope: Envelope, prior_attempts: u32) -> Settlement {
+        let held = self.held_cause(&envelope.route).await;
+        let count = envelope.messages.len() + envelope.events.len();
+        let dead = Envelope {
+            attempts: prior_attempts,
+            last_error: held.unwrap_or(envelope.last_error.clone()),
+            ..envelope
+        }
+        .dead(DeadLetterReason::Expired);
+        self.dead_letter(vec![dead.to_json()], DeadLetterReason::Expired, count)
+            .await
+    }
+
+    /// The `last_error` of a route that is held now, or `None`.
+    async fn held_cause(&self, route: &str) -> Option<String> {
+        let id = self.config.routing.find(route)?;
+        match self.key_health.plan_one(id, &self.config.routing, &self.targets).await {
+            Plan::Hold(hold) => Some(hold.last_error(route)),
+            Plan::Send(_) => None,
+        }
+    }
+
+    async fn unknown_route(&self, envelope: Envelope) -> Settlement {
+        let count = envelope.messages.len() + envelope.events.len();
+        let dead = Envelope {
+            last_error: "route is no longer configured".to_owned(),
+            ..envelope
+        }
+        .dead(DeadLetterReason::UnknownRoute);
+        self.dead_letter(vec![dead.to_json()], DeadLetterReason::UnknownRoute, count)
+            .await
+    }
+
+    /// Sends the record's body back to DeadLetterQueue as it came: what replay cannot act on.
+    async fn back_unchanged(&self, record: &ReplayRecord, reason: DeadLetterReason) -> Settlement {
+        let count = decode(&record.body).map_or(1, |e| e.messages.len() + e.events.len());
+        self.dead_letter(vec![record.body.clone()], reason, count).await
+    }
+
+    /// Delivers a parked envelope's messages, and re-maps an `invalid_event` envelope's raw
+    /// events through the current configuration first; then settles the record.
+    async fn resend(
+        &self,
+        record: &ReplayRecord,
+        envelope: &Envelope,
+        route: RouteId,
+        prior_attempts: u32,
+        deadline: Instant,
+    ) -> RecordReport {
+        let from = Provenance {
+            route: &envelope.route,
+            first_failed_at: envelope.first_failed_at,
+            prior_attempts,
+        };
+        let raws: Vec<&RawValue> = envelope.events.iter().map(|e| &**e).collect();
+        let remapped = transform(&raws, &self.config.routing, route);
+        let mut groups: Vec<(RouteId, Vec<&str>)> = group_by_route(&remapped.messages);
+        let parked: Vec<&str> = envelope.messages.iter().map(|m| m.get()).collect();
+        if !parked.is_empty() {
+            groups.push((route, parked));
+        }
+        let mut sent = Sent {
+            skipped: remapped.skipped.len(),
+            undeliverable: remapped.invalid.len(),
+            ..Sent::default()
+        };
+        let retried = Provenance {
+            prior_attempts: prior_attempts + 1,
+            ..from
+        };
+        let mut left = Leftovers {
+            dead: invalid_envelopes(&remapped.invalid, retried, self.max_bytes()),
+            invalid: !remapped.invalid.is_empty(),
+            ..Leftovers::default()
+        };
+        self.deliver_groups(&groups, from, deadline, &mut sent, &mut left).await;
+        let settled = self.settle(record, envelope.first_failed_at, left, &sent).await;
+        RecordReport { settled, sent }
+    }
+
+    /// Delivers each route's messages, or holds them when the route's write key or region is
+    /// bad, adding what happened to `sent` and what is left to settle to `left`.
+    async fn deliver_groups(
+        &self,
+        groups: &[(RouteId, Vec<&str>)],
+        from: Provenance<'_>,
+        deadline: Instant,
+        sent: &mut Sent,
+        left: &mut Leftovers,
+    ) {
+        let routes: Vec<RouteId> = groups.iter().map(|(route, _)| *route).collect();
+        let plans = self
+            .key_health
+            .plans(&routes, &self.config.routing, &self.targets)
+            .await;
+        sent.checks_failed.clone_from(&plans.failed_checks);
+        // `plans` holds one plan per route asked, in the order asked.
+        for ((route, messages), (_, plan)) in groups.iter().zip(&plans.plans) {
+            let name = &self.config.routing.route(*route).name;
+            let delivery = match plan {
+                Plan::Hold(hold) => {
+                    tracing::error!(route = %name, cause = hold.code(), events = messages.len(),
+                        "Held parked events for a write key Segment would drop; not sent. Fix the route's write key or region (README, Troubleshooting).");
+                    sent.held.push((*route, messages.len()));
+                    DeliveryReport::held(messages.len(), hold.last_error(name))
+                }
+                Plan::Send(target) => self.deliver(target, messages, deadline).await,
+            };
+            let route_from = Provenance { route: name, ..from };
+            left.add(&delivery, messages, route_from, self.max_bytes());
+            sent.add(&delivery);
+        }
+    }
+
+    async fn deliver(&self, target: &SegmentTarget, messages: &[&str], deadline: Instant) -> DeliveryReport {
+        let delivery = Delivery {
+            segment: &*self.segment,
+            clock: &*self.clock,
+            target,
+            policy: &self.policy,
+            deadline,
+        };
+        deliver_messages(&delivery, messages).await
+    }
+
+    /// Settles a record after its deliveries. If Segment still fails for all of it, the record
+    /// backs off on RetryQueue; if it took some, the undelivered rest is parked anew (same
+    /// `first_failed_at`) so what Segment has is not sent again.
+    async fn settle(
+        &self,
+        record: &ReplayRecord,
+        first_failed_at: OffsetDateTime,
+        left: Leftovers,
+        sent: &Sent,
+    ) -> Settlement {
+        let progressed = sent.delivered + sent.undeliverable + sent.skipped > 0;
+        match left.retry_error {
+            Some(error) if !progressed => self.back_off(record, first_failed_at, &error, sent.retry_after).await,
+            Some(_) => self.split_off(record, first_failed_at, left, sent).await,
+            None => self.dead_letter_rest(left.dead, sent.undeliverable, left.invalid).await,
+        }
+    }
+
+    /// Dead-letters what Segment refused, parks the retryable rest as new envelopes, then
+    /// acknowledges the record. If either queue refuses, the whole record stays.
+    async fn split_off(
+        &self,
+        record: &ReplayRecord,
+        first_failed_at: OffsetDateTime,
+        left: Leftovers,
+        sent: &Sent,
+    ) -> Settlement {
+        let dead = self.dead_letter_rest(left.dead, sent.undeliverable, left.invalid).await;
+        if dead.outcome == RecordOutcome::Unsettled {
+            return dead;
+        }
+        match self.requeue.park(&left.requeue).await {
+            Ok(()) => {
+                tracing::warn!(
+                    messages = left.requeued,
+                    "Segment took part of an envelope; the rest is parked anew."
+                );
+                dead.then_requeued(left.requeued)
+            }
+            Err(error) => {
+                let reason = error.to_string();
+                self.back_off(record, first_failed_at, &reason, sent.retry_after).await
+            }
+        }
+    }
+
+    /// Keeps the record on RetryQueue, hidden for the backoff (at least Segment's
+    /// `retry_after`). Nothing is dead-lettered yet, so refused messages are dead-lettered once,
+    /// when the record finally settles.
+    async fn back_off(
+        &self,
+        record: &ReplayRecord,
+        first_failed_at: OffsetDateTime,
+        error: &str,
+        retry_after: Option<Duration>,
+    ) -> Settlement {
+        let delay = replay_delay(
+            record.receive_count,
+            self.clock.now(),
+            first_failed_at,
+            self.config.replay_max_age,
+            retry_after,
         );
+        if let Err(postpone_error) = self.retry_queue.postpone(&record.receipt_handle, delay).await {
+            tracing::warn!(error = %postpone_error, "Could not extend visibility; SQS default applies.");
+        }
+        tracing::warn!(error = %error, delay_s = delay.as_secs(), "Replay still failing; will retry.");
+        Settlement::plain(RecordOutcome::StillFailing)
+    }
+
+    /// Acknowledges the record once DeadLetterQueue holds what Segment refused or what is
+    /// still invalid (`dead`, `events` events in all).
+    async fn dead_letter_rest(&self, dead: Vec<String>, events: usize, invalid: bool) -> Settlement {
+        if dead.is_empty() {
+            return Settlement::plain(RecordOutcome::Replayed);
+        }
+        let reason = if invalid {
+            DeadLetterReason::InvalidEvent
+        } else {
+            DeadLetterReason::PermanentFailure
+        };
+        self.dead_letter(dead, reason, events).await
+    }
+
+    async fn dead_letter(&self, bodies: Vec<String>, reason: DeadLetterReason, messages: usize) -> Settlement {
+        match self.dead_letters.park(&bodies).await {
+            Ok(()) => {
+                tracing::error!(reason = reason.as_str(), messages, "Envelope dead-lettered.");
+                Settlement::dead_lettered(reason, messages)
+            }
+            Err(error) => {
+                tracing::error!(reason = reason.as_str(), error = %error, "Dead-letter send failed; record stays queued.");
+                Settlement::plain(RecordOutcome::Unsettled)
+            }
+        }
+    }
+
+    fn max_bytes(&self) -> usize {
+        self.config.queues.park_message_max_bytes
+    }
+}
+
+/// What a record's deliveries left to settle.
+#[derive(Debug, Default)]
+struct Leftovers {
+    /// Dead-letter bodies: still-invalid events and messages Segment refused.
+    dead: Vec<String>,
+    /// RetryQueue bodies: messages still failing, for when some of the record went through.
+    requeue: Vec<String>,
+    requeued: usize,
+    retry_error: Option<String>,
+    invalid: bool,
+}
+
+impl Leftovers {
+    fn add(&mut self, delivery: &DeliveryReport, messages: &[&str], from: Provenance<'_>, max_bytes: usize) {
+        self.dead.extend(refused_envelopes(delivery, messages, from, max_bytes));
+        self.requeue
+            .extend(run_envelopes(&delivery.retryable, messages, from, None, max_bytes));
+        self.requeued += delivery.retryable_count();
+        if self.retry_error.is_none() {
+            self.retry_error = delivery.retryable.first().map(|r| r.last_error.clone());
+        }
     }
 }
