@@ -9,14 +9,14 @@ use tokio::time::Instant;
 use super::body::{DecodedBody, isolate_undecodable};
 use super::request::IngestRequest;
 use super::{IngestError, authorize, decode_body};
-use crate::config::{Config, DEFAULT_ROUTE_NAME, DeliveryTargets, RouteId, Routing, SegmentTarget};
+use crate::config::{Config, DEFAULT_ROUTE_NAME, DeliveryTargets, RouteId, Routing};
 use crate::currents::BodyError;
 use crate::deadline;
 use crate::keycheck::{self, Hold, KeyHealth, Plan};
 use crate::metrics::{Metric, Metrics};
 use crate::park::DeadLetterReason;
 use crate::ports::{Clock, Deliver, Park, QueueError};
-use crate::segment::{Delivery, DeliveryReport, RetryPolicy, deliver_messages};
+use crate::segment::{DeliveryReport, RetryPolicy, SendsToSegment};
 use crate::settle::{Provenance, group_by_route, invalid_envelopes, refused_envelopes, run_envelopes};
 use crate::transform::{Invalid, Mapped, Transformed, transform_body, transform_text};
 
@@ -128,7 +128,7 @@ impl Ingest {
             let name = &self.config.routing.route(route).name;
             let (report, held) = match plan {
                 Plan::Hold(hold) => (DeliveryReport::held(messages.len(), hold.last_error(name)), Some(hold)),
-                Plan::Send(target) => (self.send(&target, &messages, deadline).await, None),
+                Plan::Send(target) => (self.send_messages(&target, &messages, deadline).await, None),
             };
             deliveries.push(RouteDelivery {
                 route,
@@ -138,17 +138,6 @@ impl Ingest {
             });
         }
         deliveries
-    }
-
-    async fn send(&self, target: &SegmentTarget, messages: &[&str], deadline: Instant) -> DeliveryReport {
-        let delivery = Delivery {
-            segment: &*self.segment,
-            clock: &*self.clock,
-            target,
-            policy: &self.policy,
-            deadline,
-        };
-        deliver_messages(&delivery, messages).await
     }
 
     /// Dead-letters invalid and refused messages and parks the rest. Both queues are written
@@ -289,4 +278,10 @@ fn log_outcomes(counts: &Counts, deliveries: &[RouteDelivery<'_>], invalid: &[In
         dead_lettered = counts.dead_lettered,
         "Batch handled."
     );
+}
+
+impl SendsToSegment for Ingest {
+    fn sending_parts(&self) -> (&dyn Deliver, &dyn Clock, &RetryPolicy) {
+        (&*self.segment, &*self.clock, &self.policy)
+    }
 }

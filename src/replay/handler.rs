@@ -18,7 +18,7 @@ use tracing::Instrument;
 use super::expiry::{replay_delay, unreadable_given_up};
 use super::record::{ReplayRecord, Verdict, judge};
 use super::report::{RecordOutcome, RecordReport, Sent, Settlement, Tally};
-use crate::config::{Config, DeliveryTargets, RouteId, SegmentTarget};
+use crate::config::{Config, DeliveryTargets, RouteId};
 use crate::deadline;
 use crate::keycheck::Plan;
 use crate::metrics::Metrics;
@@ -26,7 +26,7 @@ use crate::park::{
     DeadLetterReason, Envelope, PayloadPointer, PayloadStore, ReadError, ResolveError, decode, decode_resolving,
 };
 use crate::ports::{Clock, Deliver, Park, Postpone};
-use crate::segment::{Delivery, DeliveryReport, RetryPolicy, deliver_messages};
+use crate::segment::{DeliveryReport, RetryPolicy, SendsToSegment};
 use crate::settle::{Provenance, group_by_route, invalid_envelopes, refused_envelopes, run_envelopes};
 use crate::transform::transform;
 
@@ -300,23 +300,12 @@ impl Replay {
                     sent.held.push((*route, messages.len()));
                     DeliveryReport::held(messages.len(), hold.last_error(name))
                 }
-                Plan::Send(target) => self.deliver(target, messages, deadline).await,
+                Plan::Send(target) => self.send_messages(target, messages, deadline).await,
             };
             let route_from = Provenance { route: name, ..from };
             left.add(&delivery, messages, route_from, self.max_bytes());
             sent.add(&delivery);
         }
-    }
-
-    async fn deliver(&self, target: &SegmentTarget, messages: &[&str], deadline: Instant) -> DeliveryReport {
-        let delivery = Delivery {
-            segment: &*self.segment,
-            clock: &*self.clock,
-            target,
-            policy: &self.policy,
-            deadline,
-        };
-        deliver_messages(&delivery, messages).await
     }
 
     /// Settles a record after its deliveries. If Segment still fails for all of it, the record
@@ -442,5 +431,11 @@ impl Leftovers {
         if self.retry_error.is_none() {
             self.retry_error = delivery.retryable.first().map(|r| r.last_error.clone());
         }
+    }
+}
+
+impl SendsToSegment for Replay {
+    fn sending_parts(&self) -> (&dyn Deliver, &dyn Clock, &RetryPolicy) {
+        (&*self.segment, &*self.clock, &self.policy)
     }
 }

@@ -220,6 +220,26 @@ pub struct Delivery<'a> {
     pub deadline: Instant,
 }
 
+/// A function that sends to Segment: ingest and replay hold the Segment port, the clock and the
+/// retry policy, and send every route's messages the same way through [`deliver_messages`].
+pub(crate) trait SendsToSegment {
+    /// The Segment port, the clock that stamps `sentAt`, and the retry policy.
+    fn sending_parts(&self) -> (&dyn Deliver, &dyn Clock, &RetryPolicy);
+
+    /// Sends `messages` to `target`, no request running past `deadline`.
+    async fn send_messages(&self, target: &SegmentTarget, messages: &[&str], deadline: Instant) -> DeliveryReport {
+        let (segment, clock, policy) = self.sending_parts();
+        let delivery = Delivery {
+            segment,
+            clock,
+            target,
+            policy,
+            deadline,
+        };
+        deliver_messages(&delivery, messages).await
+    }
+}
+
 /// Sends `messages` (each one Segment message as JSON) in as few `/v1/batch` requests as
 /// Segment's limits allow. A batch refused with a permanent 4xx other than 401/403/404 is split
 /// in halves and retried, down to single messages, while time lasts; halves left untried when

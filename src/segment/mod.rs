@@ -7,5 +7,5 @@ mod retry;
 
 pub use batch::{batch_body, plan_batches};
 pub use client::SegmentHttp;
-pub(crate) use deliver::Undelivered;
 pub use deliver::{BatchOutcome, Delivery, DeliveryReport, RetryPolicy, deliver_batch, deliver_messages};
+pub(crate) use deliver::{SendsToSegment, Undelivered};
