@@ -49,6 +49,13 @@ where
         .is_ok()
 }
 
+/// The span of one Lambda invocation: every log line inside it carries `function`, the Lambda
+/// `request_id` and, once known, the `route` (recorded with `Span::record`; ingest records its
+/// request's route, replay records each envelope's on the record's own span).
+pub fn invocation_span(function: &'static str, request_id: &str) -> tracing::Span {
+    tracing::info_span!("invocation", function, request_id, route = tracing::field::Empty)
+}
+
 /// Installs the JSON subscriber on stderr, so stdout stays free for EMF documents and for the
 /// CLI's output.
 pub fn init() {

@@ -216,6 +216,17 @@ async fn no_secret_pii_or_payload_reaches_the_logs() {
         "{logs}"
     );
     assert!(
+        line_with(
+            "WARN",
+            &[
+                "Replay still failing; will retry.",
+                r#""message_id":"msg-0""#,
+                r#""route":"default""#
+            ]
+        ),
+        "replay's lines carry the record's span, with the envelope's route: {logs}"
+    );
+    assert!(
         line_with("ERROR", &["Held parked events", "write_key_invalid"]),
         "{logs}"
     );

@@ -50,7 +50,9 @@ impl Ingest {
             Some(name) if self.config.routing.find(name).is_some() => name,
             Some(_) => "unknown",
         };
-        tracing::info_span!("invocation", function = "ingest", request_id, route)
+        let span = crate::telemetry::invocation_span("ingest", request_id);
+        span.record("route", route);
+        span
     }
 }
 

@@ -93,8 +93,8 @@ impl Replay {
         metrics: &mut Metrics,
     ) -> Vec<RecordOutcome> {
         let reports = join_all(records.iter().map(|record| {
-            let span =
-                tracing::info_span!("record", message_id = %record.message_id, receive_count = record.receive_count);
+            let span = tracing::info_span!("record", message_id = %record.message_id,
+                receive_count = record.receive_count, route = tracing::field::Empty);
             self.replay_one(record, deadline).instrument(span)
         }))
         .await;
@@ -117,6 +117,13 @@ impl Replay {
             Ok(envelope) => envelope,
             Err(settled) => return RecordReport::unsent(settled),
         };
+        // The record's span names the envelope's route, when it is a configured one.
+        let route = self
+            .config
+            .routing
+            .find(&envelope.route)
+            .map_or("unknown", |_| envelope.route.as_str());
+        tracing::Span::current().record("route", route);
         let prior_attempts = record.prior_attempts(&envelope);
         let max_age = self.config.replay_max_age;
         let settled = match judge(&envelope, &self.config.routing, now, max_age) {
