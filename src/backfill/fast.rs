@@ -5,6 +5,9 @@
 //! [`super::avro::record_to_http`] over `apache_avro::Reader` (a test checks this on every
 //! fixture). Schemas it does not cover (named references, decimals, uuids) fall back to
 //! `apache_avro::Reader`. The schema itself is parsed by `apache_avro`.
+//!
+//! It earns its place: `backfill --dry-run` is 2.5× faster end to end with it than with
+//! `apache_avro::Reader` alone (BENCHMARKS.md, Backfill).
 
 use std::collections::HashMap;
 use std::io::Read;
