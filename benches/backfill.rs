@@ -10,6 +10,9 @@
 //!
 //! For each: events, wall seconds, CPU seconds (user + system), events per CPU second, and peak
 //! RSS (VmHWM). Events per CPU second is the one-core throughput whatever the core count.
+//!
+//! `--write-export=DIR` instead writes the mixed export `BENCHMARKS.md` times the
+//! `currents-segment backfill --dry-run` binary on, end to end, and exits.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -27,7 +30,7 @@ use common::fault_segment::{Fault, FaultSegment};
 use currents_segment::backfill::{Backfill, BackfillOptions, JsonlFile, LocalDir, backfill_policy, run};
 use currents_segment::ports::SystemClock;
 use currents_segment::segment::SegmentHttp;
-use fixtures::{Family, braze_key, family_file};
+use fixtures::{Family, braze_key, families, family_file};
 
 const FILES: usize = 50;
 const PER_FILE: usize = 20_000;
@@ -48,6 +51,32 @@ fn family() -> Family {
                  device_model browser mailbox_provider"
             .to_owned(),
     }
+}
+
+/// Records per file of `--write-export`.
+const EXPORT_PER_FILE: usize = 40_000;
+
+/// 400,000 records in 10 files in Braze's key layout (snappy, blocks of 1,000): six of email
+/// opens, two of custom events and two of purchases (whose `properties` are JSON text).
+fn write_export(dir: &Path) {
+    let families = families();
+    let plan = [
+        ("users.messages.email.Open", 6),
+        ("users.behaviors.CustomEvent", 2),
+        ("users.behaviors.Purchase", 2),
+    ];
+    let mut n = 0;
+    for (event_type, files) in plan {
+        let family = families.iter().find(|f| f.event_type == event_type).unwrap();
+        for _ in 0..files {
+            let path = dir.join(braze_key("", event_type, "2025-11-24-16", n as u64));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let records = n * EXPORT_PER_FILE..(n + 1) * EXPORT_PER_FILE;
+            std::fs::write(path, family_file(family, records, Codec::Snappy, 1_000, None)).unwrap();
+            n += 1;
+        }
+    }
+    eprintln!("wrote {} events in {n} files to {}", n * EXPORT_PER_FILE, dir.display());
 }
 
 fn data_dir() -> PathBuf {
@@ -155,6 +184,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(mode) = args.iter().find_map(|a| a.strip_prefix("--mode=")) {
         return child(mode);
+    }
+    if let Some(dir) = args.iter().find_map(|a| a.strip_prefix("--write-export=")) {
+        return write_export(Path::new(dir));
     }
     let dir = data_dir();
     if !dir.join("done").exists() {

@@ -364,6 +364,66 @@ fn help_goes_to_stdout_with_exit_0_and_no_arguments_is_a_usage_error() {
     );
 }
 
+/// `backfill` is one subcommand of the tree: listed in the top-level help like the others,
+/// with its own usage line; help on stdout with exit 0; usage errors on stderr with exit 2.
+#[test]
+fn backfill_is_a_subcommand_like_the_others() {
+    let top = String::from_utf8(run(&["--help"], &[], b"").stdout).unwrap();
+    assert!(
+        top.lines().any(|line| line.trim_start().starts_with("backfill ")),
+        "{top}"
+    );
+    assert!(!top.contains("Also:"), "{top}");
+    for args in [&["backfill", "--help"][..], &["help", "backfill"]] {
+        let output = run(args, &[], b"");
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        assert!(output.stderr.is_empty(), "{args:?}");
+        let text = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            text.contains("Usage: currents-segment backfill [OPTIONS] <SOURCE>")
+                && text.contains("--dry-run")
+                && text.contains("--window"),
+            "{text}"
+        );
+    }
+    for (args, needle) in [
+        (&["backfill"][..], "<SOURCE>"),
+        (&["backfill", "/nonexistent", "--window", "received"], "--window"),
+        (&["backfill", "/nonexistent", "--since", "soon"], "--since"),
+    ] {
+        let output = run(args, &[], b"");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.starts_with("currents-segment: ") && stderr.contains(needle),
+            "{stderr}"
+        );
+    }
+}
+
+/// A dry run prints its summary on stdout and exits 0 when everything is accounted for, 1 when
+/// a file could not be read (named in the summary, and one line on stderr says why).
+#[test]
+fn backfill_exits_by_its_outcome() {
+    let dir = std::env::temp_dir().join(format!("cli-backfill-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = dir.display().to_string();
+    let output = run(&["backfill", &source, "--dry-run"], &[], b"");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("Backfill summary (dry run"), "{stdout}");
+
+    std::fs::write(dir.join("broken.avro"), b"Obj\x01junk").unwrap();
+    let output = run(&["backfill", &source, "--dry-run"], &[], b"");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAILED") && stdout.contains("broken.avro"), "{stdout}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.starts_with("currents-segment: backfill incomplete"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn event_names_prints_the_effective_table_per_route() {
     let out = run(

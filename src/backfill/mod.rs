@@ -73,6 +73,9 @@ pub enum BackfillError {
     /// to the wrong region: nothing was sent. The text names the routes, never a key.
     #[error("{0}; nothing was sent (README, Troubleshooting)")]
     Held(String),
+    /// The command line could not start its async runtime.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// The outside world of a run: where objects come from and where messages and dead letters go.
@@ -339,47 +342,50 @@ pub async fn from_env(options: &BackfillOptions) -> Result<Backfill, BackfillErr
     })
 }
 
-/// `currents-segment backfill …` as a whole: parses `args` (after the word `backfill`), runs
-/// or enqueues, prints the summary to `out`, and returns the process exit code: 0 when every
-/// selected object was read and every record accounted for, 1 otherwise, 2 on a usage or
-/// configuration error.
+/// `currents-segment backfill …` as a whole: runs or enqueues, and prints the summary to `out`.
+/// `Ok(true)` when every selected object was read and every record accounted for (exit 0),
+/// `Ok(false)` otherwise (exit 1); an error is a usage or configuration problem (exit 2).
+pub async fn execute(options: &BackfillOptions, out: &mut dyn std::io::Write) -> Result<bool, BackfillError> {
+    options.run_options().map_err(BackfillError::Usage)?;
+    let summary = match &options.enqueue {
+        Some(queue_url) => {
+            let summary = enqueue::enqueue_from_env(options, queue_url).await?;
+            let _ = writeln!(out, "Enqueued {} objects on {queue_url}", summary.files_selected);
+            let _ = write!(out, "{}", summary.render_window());
+            summary
+        }
+        None => {
+            let summary = run(options, from_env(options).await?).await?;
+            let _ = write!(out, "{}", summary.render());
+            summary
+        }
+    };
+    Ok(summary.ok())
+}
+
+/// [`execute`] on a runtime of its own, for the command line.
+pub fn run_blocking(options: &BackfillOptions, out: &mut dyn std::io::Write) -> Result<bool, BackfillError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(BackfillError::Runtime)?;
+    runtime.block_on(execute(options, out))
+}
+
+/// `currents-segment backfill ARGS…` with everything it prints going to `out`, errors included
+/// (the binary sends errors to stderr instead): `args` come after the word `backfill` and are
+/// parsed by the one command-line tree ([`crate::cli::Cli`]). Returns the process exit code:
+/// 0 when every selected object was read and every record accounted for, 1 otherwise, 2 on a
+/// usage or configuration error (0 for `--help`).
 pub async fn command(args: &[String], out: &mut (dyn std::io::Write + Send)) -> u8 {
-    use clap::Parser;
-    #[derive(clap::Parser)]
-    #[command(
-        name = "currents-segment backfill",
-        about = "Replay Currents storage exports into Segment"
-    )]
-    struct Cli {
-        #[command(flatten)]
-        options: BackfillOptions,
-    }
-    let cli = match Cli::try_parse_from(std::iter::once("backfill".to_owned()).chain(args.iter().cloned())) {
-        Ok(cli) => cli,
+    let options = match crate::cli::parse_backfill(args) {
+        Ok(options) => options,
         Err(error) => {
             let _ = write!(out, "{error}");
             return if error.use_stderr() { 2 } else { 0 };
         }
     };
-    if let Err(error) = cli.options.run_options() {
-        let _ = writeln!(out, "currents-segment backfill: {error}");
-        return 2;
-    }
-    let result = match &cli.options.enqueue {
-        Some(queue_url) => enqueue::enqueue_from_env(&cli.options, queue_url).await.map(|summary| {
-            let _ = writeln!(out, "Enqueued {} objects on {queue_url}", summary.files_selected);
-            let _ = write!(out, "{}", summary.render_window());
-            summary.ok()
-        }),
-        None => match from_env(&cli.options).await {
-            Ok(deps) => run(&cli.options, deps).await.map(|summary| {
-                let _ = write!(out, "{}", summary.render());
-                summary.ok()
-            }),
-            Err(error) => Err(error),
-        },
-    };
-    match result {
+    match execute(&options, out).await {
         Ok(true) => 0,
         Ok(false) => 1,
         Err(error) => {

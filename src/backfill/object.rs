@@ -99,7 +99,7 @@ fn decode(reader: ObjectReader, hint: Option<String>, ctx: &Context, sender: &mp
     }
     let mut pending = Pending::new(ctx.clock.now());
     let outcome = match fast::Plan::new(&container.schema, &event_type) {
-        Some(plan) => decode_fast(container, &plan, ctx, sender, &mut pending),
+        Some(plan) => decode_fast(container, &plan, ctx, sender, &mut pending).map_err(|e| e.to_string()),
         None => {
             let rest = std::io::Cursor::new(header).chain(container.into_inner());
             decode_generic(rest, &event_type, ctx, sender, &mut pending)
@@ -124,7 +124,7 @@ fn decode_fast(
     ctx: &Context,
     sender: &mpsc::Sender<Piece>,
     pending: &mut Pending,
-) -> Result<bool, String> {
+) -> Result<bool, fast::FastError> {
     let (mut block, mut scratch) = (Vec::new(), fast::Scratch::default());
     while let Some(count) = container.next_block(&mut block)? {
         let mut cursor = fast::Cursor::new(&block);

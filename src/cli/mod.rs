@@ -1,10 +1,12 @@
 //! The `currents-segment` command line: preview the mapping and check configuration, using the
-//! same code path as the Lambdas and needing no write key, token or AWS settings.
+//! same code path as the Lambdas and needing no write key, token or AWS settings; work the
+//! dead-letter queue; backfill from Currents storage exports.
 //!
-//! Arguments are parsed by `clap` (derive). To add a subcommand: add a variant to [`Command`]
-//! with a doc comment (it becomes the `--help` text) and an args struct if it takes any, put
-//! its code in a module beside this one, and add one arm to [`Command::run`]. Every failure is
-//! a [`CliError`], which the binary turns into one line on stderr and exit code 2.
+//! Arguments are parsed by `clap` (derive), in one tree: every subcommand is a variant of
+//! [`Command`]. To add one: add a variant with a doc comment (it becomes the `--help` text)
+//! and an args struct if it takes any, put its code in a module beside this one (or its own
+//! module, as `dlq` and `backfill`), and add one arm to [`Command::run`]. Every failure is a
+//! [`CliError`], which the binary turns into lines on stderr and [`CliError::exit_code`].
 
 mod check_config;
 mod event_names;
@@ -25,7 +27,7 @@ pub(crate) use transform::TransformArgs;
     name = "currents-segment",
     version,
     about = "Preview what Segment would receive from a Braze Currents body, and check configuration.",
-    after_help = "Also: `currents-segment backfill --help` replays Currents storage exports (Avro) into Segment.\nConfiguration comes from the same environment variables as the Lambdas (see README).",
+    after_help = "Configuration comes from the same environment variables as the Lambdas (see README).",
     arg_required_else_help = true
 )]
 pub struct Cli {
@@ -44,6 +46,8 @@ pub enum Command {
     EventNames(event_names::EventNamesArgs),
     /// Work the DeadLetterQueue: stats, peek, export, redrive
     Dlq(crate::dlq::DlqArgs),
+    /// Replay Currents storage exports (Avro, in S3 or a local folder) into Segment
+    Backfill(crate::backfill::BackfillOptions),
 }
 
 impl Command {
@@ -58,6 +62,10 @@ impl Command {
             Self::CheckConfig(args) => check_config::run(&args, &config()?, out),
             Self::EventNames(args) => event_names::run(&args, config, out),
             Self::Dlq(args) => Ok(crate::dlq::run_blocking(&args, out)?),
+            Self::Backfill(options) => match crate::backfill::run_blocking(&options, out)? {
+                true => Ok(()),
+                false => Err(CliError::Unfinished),
+            },
         }
     }
 }
@@ -95,14 +103,22 @@ pub enum CliError {
     /// per line, never a secret). Exit code 1, after the report is printed.
     #[error("not ready for Lambda:\n{0}")]
     NotReady(String),
+    /// A `backfill` could not start or was refused (bad flags, configuration, source, state
+    /// file, a held write key). Nothing of the run is lost: run it again once fixed.
+    #[error("{0}")]
+    Backfill(#[from] crate::backfill::BackfillError),
+    /// A `backfill` ran, but a file failed, a record is undelivered or an object had no queue
+    /// hour; the summary on stdout names them. Exit code 1.
+    #[error("backfill incomplete: see the summary (FAILED / NOT READ lines); run the same command again once fixed")]
+    Unfinished,
 }
 
 impl CliError {
     /// The process exit code: 1 when a check found a bad key or region or a missing setting,
-    /// 2 for everything else.
+    /// or a backfill left something unaccounted for; 2 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::KeyCheck(_) | Self::NotReady(_) => 1,
+            Self::KeyCheck(_) | Self::NotReady(_) | Self::Unfinished => 1,
             _ => 2,
         }
     }
@@ -120,6 +136,17 @@ pub fn run(
         Ok(cli) => cli.command.run(config, out),
         Err(error) if !error.use_stderr() => write!(out, "{}", error.render()).map_err(CliError::Write),
         Err(error) => Err(usage_error(&error)),
+    }
+}
+
+/// `currents-segment backfill ARGS…` parsed by this tree: the backfill's options, or clap's
+/// error (which is also how `--help` arrives; [`clap::Error::use_stderr`] tells them apart).
+pub(crate) fn parse_backfill(args: &[String]) -> Result<crate::backfill::BackfillOptions, clap::Error> {
+    let words = ["currents-segment", "backfill"].into_iter().map(str::to_owned);
+    match Cli::try_parse_from(words.chain(args.iter().cloned()))?.command {
+        Command::Backfill(options) => Ok(options),
+        // The first word is `backfill`, so clap either picks that subcommand or fails.
+        _ => Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand)),
     }
 }
 
@@ -146,6 +173,7 @@ mod tests {
             let (result, out) = run_args(args);
             assert!(result.is_ok(), "{args:?}");
             assert!(out.contains("transform") && out.contains("check-config"), "{out}");
+            assert!(out.contains("\n  backfill "), "listed like the others: {out}");
         }
         let (result, out) = run_args(&["--version"]);
         assert!(result.is_ok());
@@ -160,6 +188,12 @@ mod tests {
         let (result, out) = run_args(&["help", "check-config"]);
         assert!(result.is_ok());
         assert!(out.contains("secrets redacted"), "{out}");
+        let (result, out) = run_args(&["backfill", "--help"]);
+        assert!(result.is_ok());
+        assert!(
+            out.contains("Usage: currents-segment backfill [OPTIONS] <SOURCE>"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -170,6 +204,8 @@ mod tests {
             (&["transform", "--route"], "--route"),
             (&["transform", "--colour", "x"], "--colour"),
             (&["transform", "a.json", "b.json"], "b.json"),
+            (&["backfill"], "<SOURCE>"),
+            (&["backfill", "dir", "--window", "received"], "--window"),
         ] {
             match run_args(args).0 {
                 Err(CliError::Usage(text)) => {
