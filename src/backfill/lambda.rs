@@ -4,6 +4,7 @@
 //! (<https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html>).
 
 use std::sync::Arc;
+use tracing::Instrument;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
@@ -43,7 +44,9 @@ pub async fn handle_tasks(worker: &BackfillWorker, event: SqsEvent) -> SqsBatchR
     let mut response = SqsBatchResponse::default();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        if !process_record(worker, record.body.as_deref().unwrap_or_default()).await {
+        let span = tracing::info_span!("record", message_id = %id);
+        let body = record.body.as_deref().unwrap_or_default();
+        if !process_record(worker, body).instrument(span).await {
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;
             response.batch_item_failures.push(failure);

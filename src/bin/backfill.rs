@@ -14,6 +14,7 @@ use currents_segment::backfill::{
 use currents_segment::ports::Deliver;
 use currents_segment::wiring::Wired;
 use lambda_runtime::{LambdaEvent, service_fn};
+use tracing::Instrument;
 
 fn main() -> anyhow::Result<()> {
     currents_segment::wiring::start("backfill")?.block_on(run())
@@ -45,8 +46,13 @@ async fn run() -> anyhow::Result<()> {
         let s3 = s3.clone();
         let source_for =
             Box::new(move |bucket: &str| Arc::new(S3Source::new(s3.clone(), bucket, "")) as Arc<dyn ObjectSource>);
-        let worker = wired.backfill(segment.clone(), source_for).await;
-        Ok::<SqsBatchResponse, std::convert::Infallible>(handle_tasks(&worker, event.payload).await)
+        let span = currents_segment::telemetry::invocation_span("backfill", &event.context.request_id);
+        let worker = wired
+            .backfill(segment.clone(), source_for)
+            .instrument(span.clone())
+            .await;
+        let response = handle_tasks(&worker, event.payload).instrument(span).await;
+        Ok::<SqsBatchResponse, std::convert::Infallible>(response)
     }))
     .await
     .map_err(|e| anyhow::anyhow!(e))
