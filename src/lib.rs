@@ -6,6 +6,7 @@
 
 #![warn(clippy::too_many_lines)]
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 #[macro_use]
 mod string_enum;

@@ -70,7 +70,7 @@ pub(crate) struct StateFile {
 
 impl StateFile {
     /// Reads the finished keys (a torn last line is ignored) and opens the file for appending.
-    pub fn open(path: &Path) -> std::io::Result<Self> {
+    pub(crate) fn open(path: &Path) -> std::io::Result<Self> {
         let mut done = HashSet::new();
         let mut torn = false;
         if let Ok(existing) = File::open(path) {

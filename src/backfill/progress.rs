@@ -20,7 +20,7 @@ pub(crate) struct Progress {
 
 impl Progress {
     /// A bar when `terminal`, else plain lines.
-    pub fn new(terminal: bool) -> Self {
+    pub(crate) fn new(terminal: bool) -> Self {
         let bar = terminal.then(|| {
             let bar = ProgressBar::new(0);
             let style =
@@ -39,13 +39,13 @@ impl Progress {
     }
 
     /// More files were selected by the listing.
-    pub fn selected(&self, files: u64) {
+    pub(crate) fn selected(&self, files: u64) {
         if let Some(bar) = &self.bar {
             bar.inc_length(files);
         }
     }
 
-    pub fn records(&self, n: u64) {
+    pub(crate) fn records(&self, n: u64) {
         let total = self.records.fetch_add(n, Ordering::Relaxed) + n;
         self.update(total);
     }
@@ -78,7 +78,7 @@ impl Progress {
         }
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

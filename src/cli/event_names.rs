@@ -24,7 +24,7 @@ pub struct EventNamesArgs {
 
 /// Prints the table for the chosen routes. Errors: an unknown `--route`, a bad configuration, or
 /// stdout that cannot be written.
-pub fn run(
+pub(super) fn run(
     args: &EventNamesArgs,
     config: impl FnOnce() -> Result<Config, ConfigError>,
     out: &mut dyn Write,

@@ -54,7 +54,7 @@ pub(crate) enum Place {
 
 /// Where `field` of an `event_type` record goes. Pure, so every reader of storage records
 /// (JSON or Avro) shares one rule table.
-pub fn place(event_type: &str, field: &str) -> Place {
+pub(crate) fn place(event_type: &str, field: &str) -> Place {
     match field {
         "id" | "time" => Place::Top,
         "user_id" | "external_user_id" | "device_id" | "timezone" => Place::User,
@@ -118,7 +118,7 @@ pub(crate) struct HttpEventBuilder<'t> {
 }
 
 impl<'t> HttpEventBuilder<'t> {
-    pub fn new(event_type: &'t str) -> Self {
+    pub(crate) fn new(event_type: &'t str) -> Self {
         Self {
             event_type,
             top: Map::new(),
@@ -128,7 +128,7 @@ impl<'t> HttpEventBuilder<'t> {
     }
 
     /// Adds one flat field.
-    pub fn field(&mut self, name: &str, value: Value) {
+    pub(crate) fn field(&mut self, name: &str, value: Value) {
         if value.is_null() {
             return;
         }
@@ -156,7 +156,7 @@ impl<'t> HttpEventBuilder<'t> {
     }
 
     /// The event: `id`, `event_type`, `time`, then `user` (possibly `{}`) and `properties`.
-    pub fn finish(self) -> Value {
+    pub(crate) fn finish(self) -> Value {
         let mut event = Map::new();
         if let Some(id) = self.top.get("id") {
             event.insert("id".to_owned(), id.clone());

@@ -23,7 +23,7 @@ use super::IngestError;
 /// `gzip`, `zcat` and Go do. Bytes after the last member that are not a member are corrupt
 /// (400), never silently dropped. `Content-Encoding` may list codings in the order applied
 /// (RFC 9110 §8.4, <https://www.rfc-editor.org/rfc/rfc9110#section-8.4>): `gzip`, `x-gzip` and
-/// `identity`, at most [`MAX_GZIP_LAYERS`] gzip layers; anything else is 415.
+/// `identity`, at most two gzip layers (`MAX_GZIP_LAYERS`); anything else is 415.
 pub fn decode_body<'b>(
     raw: &'b [u8],
     content_encoding: Option<&str>,
@@ -40,7 +40,7 @@ pub fn decode_body<'b>(
 }
 
 /// Most gzip layers a `Content-Encoding` list may ask for; one is what clients send.
-pub const MAX_GZIP_LAYERS: usize = 2;
+pub(super) const MAX_GZIP_LAYERS: usize = 2;
 
 /// How many times the body was gzipped, from its `Content-Encoding` list.
 fn gzip_layers(content_encoding: Option<&str>) -> Result<usize, IngestError> {

@@ -125,7 +125,7 @@ impl SecretsSettings {
     /// `Ok(None)` when `SECRETS_ARN` is unset or empty (secrets mode off). Errors: a
     /// `SECRETS_TTL_SECONDS` that is not a whole number of seconds of at least 1, a
     /// `PREVIOUS_TOKEN_GRACE_SECONDS` that is not a whole number from 0 to 604,800.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+    pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
         let get = |key: &str| lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let Some(secret_id) = get("SECRETS_ARN") else {
             return Ok(None);

@@ -50,7 +50,7 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
 }
 
 /// Exponential backoff with full jitter in [1, 2): `base × 2^(attempt-1) × jitter`, capped.
-pub fn backoff(attempt: u32, base: Duration, cap: Duration, jitter: f64) -> Duration {
+pub(super) fn backoff(attempt: u32, base: Duration, cap: Duration, jitter: f64) -> Duration {
     let factor = 2f64.powi(attempt.saturating_sub(1).min(30) as i32) * jitter.clamp(1.0, 2.0);
     base.mul_f64(factor).min(cap)
 }
