@@ -2,7 +2,7 @@
 
 /// Segment rejects an event over 32 KB inside `/v1/batch` (HTTP API docs, "Max request size").
 /// Segment's own libraries read "KB" differently, so we take the smallest reading: 32,000 bytes.
-pub const SEGMENT_MAX_MESSAGE_BYTES: usize = 32_000;
+pub(crate) const SEGMENT_MAX_MESSAGE_BYTES: usize = 32_000;
 
 /// Segment rejects a `/v1/batch` body over 500 KB (HTTP API docs, "Batch"). analytics-next caps
 /// at 480 KiB; we keep 480,000 bytes for headroom under every reading of "KB".

@@ -58,7 +58,7 @@ pub fn invocation_span(function: &'static str, request_id: &str) -> tracing::Spa
 
 /// Installs the JSON subscriber on stderr, so stdout stays free for EMF documents and for the
 /// CLI's output.
-pub fn init() {
+pub(crate) fn init() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())

@@ -94,7 +94,7 @@ pub fn transform_body<'a>(
 }
 
 /// [`transform_body`] for a body already known to be UTF-8, which spares a second check.
-pub fn transform_text<'a>(
+pub(crate) fn transform_text<'a>(
     text: &'a str,
     routing: &Routing,
     request_route: RouteId,

@@ -345,7 +345,7 @@ pub async fn from_env(options: &BackfillOptions) -> Result<Backfill, BackfillErr
 /// `currents-segment backfill …` as a whole: runs or enqueues, and prints the summary to `out`.
 /// `Ok(true)` when every selected object was read and every record accounted for (exit 0),
 /// `Ok(false)` otherwise (exit 1); an error is a usage or configuration problem (exit 2).
-pub async fn execute(options: &BackfillOptions, out: &mut dyn std::io::Write) -> Result<bool, BackfillError> {
+pub(crate) async fn execute(options: &BackfillOptions, out: &mut dyn std::io::Write) -> Result<bool, BackfillError> {
     options.run_options().map_err(BackfillError::Usage)?;
     let summary = match &options.enqueue {
         Some(queue_url) => {

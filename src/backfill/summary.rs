@@ -135,7 +135,7 @@ impl Summary {
     }
 
     /// Counts (and names, up to 100) an object `--window queued` cannot place.
-    pub fn add_without_queue_hour(&mut self, display: String) {
+    pub(crate) fn add_without_queue_hour(&mut self, display: String) {
         self.files_without_queue_hour += 1;
         if self.without_queue_hour.len() < MAX_NAMED_FAILURES {
             self.without_queue_hour.push(display);
@@ -149,7 +149,7 @@ impl Summary {
     }
 
     /// The lines about the window: its mode and folders, and the objects it could not place.
-    pub fn render_window(&self) -> String {
+    pub(crate) fn render_window(&self) -> String {
         let mut out = String::new();
         if !self.window.is_empty() {
             let _ = writeln!(out, "  window: {}", self.window);

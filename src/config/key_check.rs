@@ -54,7 +54,7 @@ impl KeyCheck {
     }
 
     /// `on`, or why not, for `check-config`.
-    pub fn describe(&self) -> &'static str {
+    pub(crate) fn describe(&self) -> &'static str {
         match self {
             Self::On(_) => "on",
             Self::Off(KeyCheckOff::Disabled) => "off",

@@ -118,7 +118,7 @@ impl Routing {
     }
 
     /// One error per route without a write key, in route order (for `check-config`).
-    pub fn missing_write_keys(&self) -> Vec<ConfigError> {
+    pub(crate) fn missing_write_keys(&self) -> Vec<ConfigError> {
         let missing = self.routes.iter().filter(|route| route.write_key.is_none());
         missing.map(missing_write_key).collect()
     }

@@ -143,7 +143,12 @@ impl KeyHealth {
     }
 
     /// The plan of one route (see [`KeyHealth::plans`]); a failed check is logged there, not counted.
-    pub async fn plan_one<'t>(&self, route: RouteId, routing: &'t Routing, targets: &'t DeliveryTargets) -> Plan<'t> {
+    pub(crate) async fn plan_one<'t>(
+        &self,
+        route: RouteId,
+        routing: &'t Routing,
+        targets: &'t DeliveryTargets,
+    ) -> Plan<'t> {
         let mut plans = self.plans(&[route], routing, targets).await.plans;
         plans.pop().map_or(
             Plan::Send(std::borrow::Cow::Borrowed(targets.get(route))),

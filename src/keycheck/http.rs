@@ -29,7 +29,7 @@ impl SettingsHttp {
     /// On an existing client, such as [`crate::segment::SegmentHttp::http_client`]: building a
     /// second rustls client costs a few milliseconds of cold start. Each request still carries
     /// its own timeout.
-    pub fn with_client(client: reqwest::Client) -> Self {
+    pub(crate) fn with_client(client: reqwest::Client) -> Self {
         Self { client }
     }
 }

@@ -119,7 +119,7 @@ impl SqsQueue {
     }
 
     /// The `Function` dimension of the `Truncated` metric this queue emits ("ingest", "replay").
-    pub fn with_metrics_function(mut self, function: &'static str) -> Self {
+    pub(crate) fn with_metrics_function(mut self, function: &'static str) -> Self {
         self.function = function;
         self
     }

@@ -29,7 +29,7 @@ impl SegmentHttp {
 
     /// The underlying client (cheap to clone: one connection pool and TLS setup), so other
     /// adapters such as the settings check reuse it instead of building their own at cold start.
-    pub fn http_client(&self) -> reqwest::Client {
+    pub(crate) fn http_client(&self) -> reqwest::Client {
         self.client.clone()
     }
 }
