@@ -71,6 +71,66 @@ trap 'exit 130' INT TERM
 mkdir -p "$LOGS"
 command -v curl > /dev/null || apt_install curl ca-certificates
 
+# Stages (scripts/test): `stage NAME DESCRIPTION COMMAND...` runs COMMAND (a function or program,
+# under `set -e`, in a subshell that stops what it started) with all its output in
+# $LOGS/test-NAME.log, and prints one line: time since start, result, description, duration.
+# On a terminal a pending line shows while it runs. Then it prints the log's `## ` banner lines
+# (apt installs, skipped stages) and every cargo `test result:` line, verbatim: CI reads those.
+# A failing stage prints its log's last 40 lines and the summary, and exits 1.
+STAGE_ROWS=() TESTS_PASSED=0 TESTS_FAILED=0 TESTS_IGNORED=0 TEST_RESULT_LINES=0
+stage() {
+  local name=$1 what=$2 log=$LOGS/test-$1.log start status result took; shift 2
+  start=$(date +%s)
+  [ -t 1 ] && printf '[%4ss] ...   %s' "$(( start - T0 ))" "$what"
+  set +e
+  ( trap 'status=$?; cleanup; exit $status' EXIT; trap 'exit 130' INT TERM
+    set -e; "$@" ) > "$log" 2>&1 < /dev/null
+  status=$?
+  set -e
+  took=$(( $(date +%s) - start ))
+  result=ok
+  [ "$status" = 0 ] || result=FAIL
+  [ "$status" = 0 ] && grep -q '^## SKIPPED' "$log" && result=skip
+  [ -t 1 ] && printf '\r\033[K'
+  printf '[%4ss] %-5s %s (%ss)\n' "$(( $(date +%s) - T0 ))" "$result" "$what" "$took"
+  STAGE_ROWS+=("$name|$took|$result|$what")
+  grep '^## ' "$log" || true
+  count_test_results "$log"
+  if [ "$status" != 0 ]; then
+    echo "---- last 40 lines of ${log#"$ROOT/"} ----"
+    tail -n 40 "$log"
+    echo "---- end of ${log#"$ROOT/"} ----"
+    summary
+    exit 1
+  fi
+}
+
+# count_test_results LOG: prints LOG's cargo `test result:` lines verbatim and adds them up.
+count_test_results() {
+  local line passed failed ignored
+  while IFS= read -r line; do
+    echo "$line"
+    read -r passed failed ignored < <(sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored;.*/\1 \2 \3/' <<< "$line")
+    TESTS_PASSED=$(( TESTS_PASSED + passed )) TESTS_FAILED=$(( TESTS_FAILED + failed ))
+    TESTS_IGNORED=$(( TESTS_IGNORED + ignored )) TEST_RESULT_LINES=$(( TEST_RESULT_LINES + 1 ))
+  done < <(grep -E '^test result: .* [0-9]+ passed; [0-9]+ failed; [0-9]+ ignored;' "$1" || true)
+}
+
+# summary: the table of the stages run so far, and the cargo test totals.
+summary() {
+  local row name took result what
+  echo
+  printf '%-13s %6s  %s\n' stage time result
+  for row in "${STAGE_ROWS[@]}"; do
+    IFS='|' read -r name took result what <<< "$row"
+    printf '%-13s %5ss  %-6s %s\n' "$name" "$took" "$result" "$what"
+  done
+  printf '%-13s %5ss\n' total "$(( $(date +%s) - T0 ))"
+  [ "$TEST_RESULT_LINES" = 0 ] \
+    || echo "cargo test: $TESTS_PASSED passed, $TESTS_FAILED failed, $TESTS_IGNORED ignored (summed over $TEST_RESULT_LINES \`test result:\` lines)"
+  echo "full output of each stage: ${LOGS#"$ROOT/"}/test-<stage>.log"
+}
+
 # Starts "$@" in the background in a new session, logging to $LOGS/$name.log.
 start_service() {
   local name=$1; shift
