@@ -1204,3 +1204,69 @@ fn a_token_from_any_of_the_three_sources_satisfies_token_is_provided() {
         assert!(rules_allow(&template, &parameters), "{parameter} alone");
     }
 }
+
+/// Issue 23, item 9: each function logs to a group the stack owns, kept `LogRetentionDays`.
+#[test]
+fn every_function_logs_to_its_own_group_kept_log_retention_days() {
+    let template = template();
+    let days = &template["Parameters"]["LogRetentionDays"];
+    assert_eq!(int(&days["Default"]), 30);
+    assert!(days["AllowedValues"].as_sequence().unwrap().iter().any(|d| int(d) == 3653));
+    for (function, group, condition) in [
+        ("IngestFunction", "IngestLogGroup", None),
+        ("ReplayFunction", "ReplayLogGroup", None),
+        ("BackfillFunction", "BackfillLogGroup", Some("BackfillEnabled")),
+    ] {
+        let logging = &resource(&template, function)["Properties"]["LoggingConfig"];
+        assert_eq!(tagged(&logging["LogGroup"]), ("!Ref".into(), group.into()), "{function}");
+        let group = resource(&template, group);
+        assert_eq!(group["Type"], "AWS::Logs::LogGroup");
+        assert_eq!(group["Condition"].as_str(), condition, "{function}");
+        assert_eq!(
+            tagged(&group["Properties"]["RetentionInDays"]),
+            ("!Ref".into(), "LogRetentionDays".into())
+        );
+    }
+    // The Globals' JSON format and levels still apply (SAM merges the two maps).
+    assert_eq!(template["Globals"]["Function"]["LoggingConfig"]["LogFormat"], "JSON");
+}
+
+/// Issue 23, item 9: the HTTP API's access log is optional, off by default, and never holds a
+/// header or a body.
+#[test]
+fn the_api_access_log_is_off_by_default_and_carries_no_header_or_body() {
+    let template = template();
+    assert_eq!(template["Parameters"]["EnableApiAccessLog"]["Default"], "false");
+    assert_eq!(resource(&template, "ApiAccessLogGroup")["Condition"], "HasApiAccessLog");
+    let settings = &resource(&template, "CurrentsApi")["Properties"]["AccessLogSettings"];
+    assert_eq!(tag_of(settings).as_deref(), Some("!If"));
+    let parts = untag(settings);
+    assert_eq!(parts[0], "HasApiAccessLog");
+    let format = parts[1]["Format"].as_str().unwrap();
+    let fields: serde_json::Value = serde_json::from_str(format).expect("a JSON access log line");
+    for forbidden in ["header", "authorization", "body", "requestbody"] {
+        assert!(!format.to_ascii_lowercase().contains(forbidden), "{forbidden} in {format}");
+    }
+    assert!(fields["requestId"].is_string() && fields["status"].is_string());
+    assert_eq!(tagged(&parts[2]), ("!Ref".into(), "AWS::NoValue".into()));
+}
+
+/// Issue 23, item 9: every checkov finding the template skips says why, on the resource.
+#[test]
+fn every_checkov_skip_names_its_check_and_gives_a_reason() {
+    let template = template();
+    let mut skips = 0;
+    for (name, resource) in template["Resources"].as_mapping().unwrap() {
+        let Some(list) = resource["Metadata"]["checkov"]["skip"].as_sequence() else {
+            continue;
+        };
+        for skip in list {
+            let id = skip["id"].as_str().unwrap_or_default();
+            let comment = skip["comment"].as_str().unwrap_or_default();
+            assert!(id.starts_with("CKV_"), "{name:?}: {skip:?}");
+            assert!(comment.len() >= 40, "{name:?} {id}: say why it does not apply");
+            skips += 1;
+        }
+    }
+    assert!(skips >= 10, "the template's skips are where they apply: {skips}");
+}
