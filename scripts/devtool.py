@@ -418,7 +418,8 @@ def report_skipped(entries, body_file):
 
 def report(state, capture_file, log_path, retry_url, dead_url, *options):
     """What happened since the last `mark`, event by event; then marks again. Options: `sample`,
-    `body=EVENTFILE`, `expect-sent=N`, `expect-held=N` (exit 1 when a count is off)."""
+    `body=EVENTFILE`, `expect-sent=N`, `expect-held=N` (exit 1 when a count is off), `real-segment`
+    (SEGMENT_WRITE_KEY is set: what Segment got is not captured, so not shown)."""
     import boto3
     opts = dict(o.partition("=")[::2] for o in options)
     with open(state) as f:
@@ -427,7 +428,10 @@ def report(state, capture_file, log_path, retry_url, dead_url, *options):
         batches = [json.loads(line) for line in f][marks["capture"]:]
     print("  this step only (queues: what they hold now):")
     shown = marks.get("names", [])
-    report_segment(batches, "sample" in opts, shown)
+    if "real-segment" in opts:
+        print("  Segment: your real source; see its debugger (nothing is captured here)")
+    else:
+        report_segment(batches, "sample" in opts, shown)
     expect_count("messages sent to Segment", sum(len(b["batch"]) for b in batches), opts.get("expect-sent"))
     if "expect-sent" in opts and any(b.get("_capture", {}).get("dropped") for b in batches):
         sys.exit("FAIL: messages were sent with a revoked write key")
