@@ -15,16 +15,23 @@
                                         read RetryQueue like Lambda's SQS trigger and invoke replay;
                                         HELD_FILE: first show again what the last run left failing,
                                         cutting its backoff short (local walk-through only)
-  devtool.py queues RETRY_URL DEAD_URL  count what waits in each queue, with dead-letter reasons
   devtool.py held RETRY_URL [EXPECT]    which events RetryQueue holds, and why (their last_error)
-  devtool.py segment FILE               summarise what Segment received
-  devtool.py received FILE SINCE [EXPECT]
-                                        which events Segment received after the first SINCE batches
   devtool.py log FILE SINCE             WARN/ERROR and secret lines of the watch log after line SINCE
+  devtool.py mark STATE CAPTURE LOG DEAD_URL
+                                        remember where the capture file, the watch log and the
+                                        DeadLetterQueue stand, so `report` shows only what comes after
+  devtool.py report STATE CAPTURE LOG RETRY_URL DEAD_URL [sample] [body=EVENTFILE] [expect-sent=N]
+                                        [expect-held=N]
+                                        what happened since the last mark, event by event: names and
+                                        counts Segment received (sample: one message pretty-printed),
+                                        each dead letter with its code, each skipped event with its
+                                        reason (body: the events/ file posted, previewed with
+                                        `currents-segment transform`), what RetryQueue holds, and our
+                                        WARN/ERROR log lines; then marks again
   devtool.py secret create NAME KEY | put ARN KEY
                                         the runtime secret {"SEGMENT_WRITE_KEY": KEY}, in moto
 """
-import base64, collections, json, sys, threading, urllib.parse, urllib.request
+import base64, collections, json, os, re, subprocess, sys, textwrap, threading, urllib.parse, urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # What Segment's settings CDN answers, with a 404, for a write key it does not know; the
@@ -119,12 +126,16 @@ def request(url, data, headers=None):
         return error.code, error.read()
 
 
-def post(url, token, event_file):
-    """Sends the body of an API Gateway v2 event file as Braze would, keeping its encoding."""
-    import base64
+def event_body(event_file):
+    """The body of an API Gateway v2 event file, as bytes, and the event."""
     with open(event_file) as f:
         event = json.load(f)
-    body = base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"].encode()
+    return (base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"].encode()), event
+
+
+def post(url, token, event_file):
+    """Sends the body of an API Gateway v2 event file as Braze would, keeping its encoding."""
+    body, event = event_body(event_file)
     headers = {"authorization": f"Bearer {token}", "content-type": "application/json", "braze-currents-version": "1"}
     if "content-encoding" in event.get("headers", {}):
         headers["content-encoding"] = event["headers"]["content-encoding"]
@@ -189,32 +200,24 @@ def peek(sqs, url):
     """The envelopes visible on a queue, left where they were. SQS counts each look as a receive,
     and replay's backoff doubles with that count: after one look, a first failed replay hides a
     record for 120 s, not 60 s."""
+    return [envelope for _, envelope in peek_ids(sqs, url)]
+
+
+def peek_ids(sqs, url):
+    """peek, each envelope with its SQS message id."""
     envelopes, seen = [], []
     while True:
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=5).get("Messages", [])
         if not got:
             break
         for m in got:
-            envelopes.append(json.loads(m["Body"]))
+            envelopes.append((m["MessageId"], json.loads(m["Body"])))
             seen.append(m["ReceiptHandle"])
     for handle in seen:  # leave them where they were
         sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
     return envelopes
 
 
-def queues(retry_url, dead_url):
-    import boto3
-    sqs = boto3.client("sqs")
-    for name, url in (("RetryQueue", retry_url), ("DeadLetterQueue", dead_url)):
-        envelopes = peek(sqs, url)
-        reasons = collections.Counter(envelope.get("reason", "parked") for envelope in envelopes)
-        messages = sum(len(e.get("messages", [])) + len(e.get("events", [])) for e in envelopes)
-        # What is still not visible after peek gave its envelopes back: records a failed replay hid.
-        hidden = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
-        in_flight = int(hidden["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
-        detail = ", ".join(f"{r}: {c}" for r, c in reasons.items()) or "none visible"
-        waiting = f", {in_flight} more backing off after a failed replay" if in_flight > 0 else ""
-        print(f"{name}: {len(envelopes)} envelope(s), {messages} event(s) ({detail}){waiting}")
 
 
 def describe(messages, most=4):
@@ -232,49 +235,41 @@ def expect_count(what, got, expect):
         sys.exit(f"FAIL: {what}: {got}, expected {expect}")
 
 
-def held(retry_url, expect=None):
+def held(retry_url, expect=None, indent=""):
     """What RetryQueue holds, and why: per route and last_error, which events. With EXPECT, exits
     1 unless that many events are held."""
     import boto3
+    sqs = boto3.client("sqs")
     groups = collections.defaultdict(list)
-    for envelope in peek(boto3.client("sqs"), retry_url):
+    for envelope in peek(sqs, retry_url):
         groups[(envelope.get("route", "?"), envelope.get("last_error", ""))].append(envelope)
+    hidden = sqs.get_queue_attributes(QueueUrl=retry_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+    in_flight = int(hidden["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
     if not groups:
-        print("RetryQueue: nothing visible")
+        print(f"{indent}RetryQueue: nothing visible")
     total = 0
     for (route, error), envelopes in groups.items():
         messages = [m for e in envelopes for m in e.get("messages", [])]
         total += len(messages)
-        print(f"RetryQueue: {len(messages)} event(s) of route {route} in {len(envelopes)} envelope(s), not sent to Segment")
-        print(f"  why:    {error}")
-        print(f"  events: {describe(messages)}")
+        print(f"{indent}RetryQueue: {len(messages)} event(s) of route {route} in {len(envelopes)} envelope(s), not sent to Segment")
+        print(f"{indent}  why:    {error}")
+        print(f"{indent}  events: {describe(messages)}")
+    if in_flight:
+        print(f"{indent}RetryQueue: {in_flight} more envelope(s) backing off after a failed replay")
     expect_count("events held on RetryQueue", total, expect)
 
 
-def received(path, since, expect=None):
-    """What Segment received after the first SINCE batches: per write key, which events. With
-    EXPECT, exits 1 unless that many messages came, none with a revoked key."""
-    with open(path) as f:
-        batches = [json.loads(line) for line in f][int(since):]
-    groups = collections.defaultdict(list)
-    for batch in batches:
-        capture = batch.get("_capture", {})
-        groups[(capture.get("write_key", "?"), capture.get("dropped", False))].append(batch)
-    if not groups:
-        print("Segment received nothing new")
-    for (key, dropped), group in groups.items():
-        messages = [m for b in group for m in b["batch"]]
-        drop = " (REVOKED: Segment would drop them)" if dropped else ""
-        print(f"Segment received {len(messages)} message(s) in {len(group)} batch(es) with write key {key}{drop}")
-        print(f"  events: {describe(messages)}")
-    expect_count("messages sent to Segment", sum(len(b["batch"]) for b in batches), expect)
-    if expect is not None and any(dropped for _, dropped in groups):
-        sys.exit("FAIL: messages were sent with a revoked write key")
 
 
-def log(path, since):
-    """The function log lines, after the first SINCE lines, a person should see: WARN and ERROR,
-    and the secret's re-reads. cargo lambda watch writes them a moment after the answer."""
+# Lines in watch.log that are the Lambda emulator's, not the bridge's: the lambda_runtime crate
+# warns once per function start because cargo lambda watch sets AWS_LAMBDA_MAX_CONCURRENCY
+# (it cannot be unset there). cargo-lambda's own lines are plain text, not JSON, and never shown.
+EMULATOR_LINES = ("AWS_LAMBDA_MAX_CONCURRENCY is set",)
+
+
+def settled_lines(path, since):
+    """The lines of a log after the first SINCE, once it stops growing: cargo lambda watch writes
+    them a moment after the answer."""
     import time
     size = -1
     for _ in range(15):
@@ -284,18 +279,170 @@ def log(path, since):
             break
         size = len(lines)
         time.sleep(0.2)
+    return lines
+
+
+def json_lines(lines):
     for line in lines:
         try:
             entry = json.loads(line)
         except ValueError:
-            continue
+            continue  # cargo-lambda's own plain-text lines
+        if isinstance(entry, dict):
+            yield entry
+
+
+def log(path, since):
+    """The function log lines, after the first SINCE lines, a person should see: WARN and ERROR,
+    and the secret's re-reads; the emulator's own lines left out. Equal lines (but for an event's
+    index) are shown once, with a count."""
+    shown = collections.Counter()
+    for entry in json_lines(settled_lines(path, since)):
         if "level" not in entry:
             continue  # metrics (EMF)
         fields = dict(entry.get("fields", {}))
         message = fields.pop("message", "")
+        fields.pop("index", None)
+        if message.startswith(EMULATOR_LINES):
+            continue
         if entry["level"] in ("WARN", "ERROR") or "secret" in message.lower():
             detail = " ".join(f"{k}={v}" for k, v in fields.items())
-            print(f"  log {entry['level']:5} {message}" + (f" [{detail}]" if detail else ""))
+            shown[f"  log {entry['level']:5} {message}" + (f" [{detail}]" if detail else "")] += 1
+    for line, count in shown.items():
+        print(line + (f" x{count}" if count > 1 else ""))
+
+
+def line_count(path):
+    try:
+        with open(path, errors="replace") as f:
+            return sum(1 for _ in f)
+    except FileNotFoundError:
+        return 0
+
+
+def mark(state, capture_file, log_path, dead_url, dead_ids=None, names=()):
+    """Remembers where the capture file, the watch log and the DeadLetterQueue stand, and the
+    lists of event names shown so far."""
+    if dead_ids is None:
+        import boto3
+        dead_ids = [message_id for message_id, _ in peek_ids(boto3.client("sqs"), dead_url)]
+    with open(state, "w") as f:
+        json.dump({"capture": line_count(capture_file), "log": line_count(log_path), "dead": sorted(dead_ids), "names": list(names)}, f)
+
+
+def wrapped(items, indent="    "):
+    """Items joined by commas and wrapped at 100 columns, never inside an item."""
+    text = textwrap.fill(", ".join(i.replace(" ", "\u00a0") for i in items), width=100, break_on_hyphens=False,
+                         initial_indent=indent, subsequent_indent=indent)
+    return text.replace("\u00a0", " ")
+
+
+def report_segment(batches, sample, shown):
+    """What Segment received in these batches, by write key: every event name with its count.
+    A list of names already in `shown` (lists printed by earlier steps) is not printed again."""
+    groups = collections.defaultdict(list)
+    for batch in batches:
+        capture = batch.get("_capture", {})
+        groups[(capture.get("write_key", "?"), capture.get("dropped", False))].append(batch)
+    if not groups:
+        print("  Segment received nothing")
+    for (key, dropped), group in groups.items():
+        messages = [m for b in group for m in b["batch"]]
+        names = collections.Counter(m.get("event", "?") for m in messages)
+        drop = " (REVOKED: Segment would drop them)" if dropped else ""
+        print(f"  Segment received {len(messages)} message(s) in {len(group)} batch(es), write key {key}{drop}, "
+              f"{len(names)} event name(s) (xN: N messages):")
+        items = [n + (f" x{c}" if c > 1 else "") for n, c in sorted(names.items(), key=lambda nc: (-nc[1], nc[0]))]
+        if items in shown:
+            print(f"    the same names and counts as listed earlier: {', '.join(items[:2])} and {len(items) - 2} more" if len(items) > 3 else wrapped(items))
+        else:
+            print(wrapped(items))
+            shown.append(items)
+    if sample and batches:
+        print("  one of them, as Segment received it:")
+        print(textwrap.indent(json.dumps(batches[0]["batch"][0], indent=2, ensure_ascii=False), "    "))
+
+
+def raw_id(event):
+    """The id and event_type of a dead-lettered raw event, or of its excerpt when it was cut."""
+    if isinstance(event, dict):
+        return str(event.get("id", "(no id)")), str(event.get("event_type", "?"))
+    if isinstance(event, str):  # an excerpt of an event too large to keep whole
+        found = [re.search(rf'"{k}"\s*:\s*"([^"]*)"', event) for k in ("id", "event_type")]
+        return tuple(m.group(1) if m else "?" for m in found)
+    return f"<{json.dumps(event)[:16]}>", "(not an object)"
+
+
+def report_dead(new):
+    """Each event in the new dead letters: its code (or the envelope's reason) and why."""
+    events = sum(len(e.get("events", [])) + len(e.get("messages", [])) + ("body" in e) for _, e in new)
+    if not new:
+        print("  dead-lettered: nothing")
+        return
+    print(f"  dead-lettered {events} event(s) in {len(new)} envelope(s) on DeadLetterQueue:")
+    for _, envelope in new:
+        reason, error = envelope.get("reason", "retries_exhausted"), envelope.get("last_error", "")
+        code, _, detail = error.partition(": ") if reason == "invalid_event" else (reason, None, error)
+        for event in envelope.get("events", []):
+            event_id, event_type = raw_id(event)
+            print(f"    {code:<19} {event_id:<18} {event_type:<28} {detail}")
+        for message in envelope.get("messages", []):
+            print(f"    {code:<19} {message.get('messageId', '?'):<18} {message.get('event', '?'):<28} {detail}")
+        if "body" in envelope:
+            print(f"    {code:<19} (an SQS body kept as received) {detail}")
+
+
+def report_skipped(entries, body_file):
+    """Skipped events, from the functions' Skipped metrics (by reason); with the posted body,
+    each event named by `currents-segment transform` on the same body, and the two compared."""
+    by_reason = collections.Counter()
+    for entry in entries:
+        if "Skipped" in entry and "Reason" in entry:
+            by_reason[entry["Reason"]] += int(entry["Skipped"])
+    if not by_reason:
+        print("  skipped: nothing")
+        return
+    print(f"  skipped {sum(by_reason.values())} event(s), each by a documented rule (not sent, not dead-lettered):")
+    if not body_file:
+        print(wrapped(f"{r} x{c}" for r, c in by_reason.items()))
+        return
+    cli = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "debug", "currents-segment")
+    preview = subprocess.run([cli, "transform", "--compact"], input=event_body(body_file)[0],
+                             capture_output=True, check=True)
+    rows = json.loads(preview.stdout)["skipped"]
+    for row in rows:
+        print(f"    {row['reason']:<19} {row['id']:<18} {row['event_type']}")
+    if collections.Counter(row["reason"] for row in rows) != by_reason:
+        sys.exit(f"FAIL: ingest skipped {dict(by_reason)}, transform of the same body {len(rows)} event(s)")
+
+
+def report(state, capture_file, log_path, retry_url, dead_url, *options):
+    """What happened since the last `mark`, event by event; then marks again. Options: `sample`,
+    `body=EVENTFILE`, `expect-sent=N`, `expect-held=N` (exit 1 when a count is off), `real-segment`
+    (SEGMENT_WRITE_KEY is set: what Segment got is not captured, so not shown)."""
+    import boto3
+    opts = dict(o.partition("=")[::2] for o in options)
+    with open(state) as f:
+        marks = json.load(f)
+    with open(capture_file) as f:
+        batches = [json.loads(line) for line in f][marks["capture"]:]
+    print("  this step only (queues: what they hold now):")
+    shown = marks.get("names", [])
+    if "real-segment" in opts:
+        print("  Segment: your real source; see its debugger (nothing is captured here)")
+    else:
+        report_segment(batches, "sample" in opts, shown)
+    expect_count("messages sent to Segment", sum(len(b["batch"]) for b in batches), opts.get("expect-sent"))
+    if "expect-sent" in opts and any(b.get("_capture", {}).get("dropped") for b in batches):
+        sys.exit("FAIL: messages were sent with a revoked write key")
+    sqs = boto3.client("sqs")
+    dead = peek_ids(sqs, dead_url)
+    report_dead([(i, e) for i, e in dead if i not in set(marks["dead"])])
+    lines = settled_lines(log_path, marks["log"])
+    report_skipped(list(json_lines(lines)), opts.get("body"))
+    held(retry_url, opts.get("expect-held"), indent="  ")
+    log(log_path, marks["log"])
+    mark(state, capture_file, log_path, dead_url, [i for i, _ in dead], shown)
 
 
 def secret(action, secret_id, key):
@@ -320,24 +467,14 @@ def settings_key(url, key, action):
     print(f"segment: write key {key_tail(key)} {action}d; GET /v1/projects/<key>/settings now answers {now}")
 
 
-def segment(path):
-    try:
-        with open(path) as f:
-            batches = [json.loads(line) for line in f]
-    except FileNotFoundError:
-        batches = []
-    ids = [m["messageId"] for b in batches for m in b["batch"]]
-    dropped = sum(len(b["batch"]) for b in batches if b.get("_capture", {}).get("dropped"))
-    print(f"Segment received {len(batches)} batch(es), {len(ids)} message(s), {len(set(ids))} distinct messageId(s)"
-          + (f"; {dropped} sent with a revoked write key, which Segment would drop" if dropped else ""))
 
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help", "help"):
         sys.exit(__doc__)
     command, args = sys.argv[1], sys.argv[2:]
-    commands = {"capture": capture, "post": post, "replay": replay, "queues": queues, "segment": segment,
-     "held": held, "received": received, "log": log, "secret": secret,
+    commands = {"capture": capture, "post": post, "replay": replay,
+     "held": held, "log": log, "secret": secret, "mark": mark, "report": report,
      "outage": lambda url, on: print(request(f"{url}/__outage?{on}", b"")[1].decode()),
      "revoke": lambda url, key: settings_key(url, key, "revoke"),
      "restore": lambda url, key: settings_key(url, key, "restore")}

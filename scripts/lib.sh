@@ -167,6 +167,21 @@ setup_tools() {
   step "tools: $(sam --version 2>/dev/null), cfn-lint $(cfn-lint --version 2>/dev/null | awk '{print $2}')"
 }
 
+# setup_dev_tools: only what scripts/dev uses, moto and cargo-lambda, at the versions pinned in
+# .ci/requirements.txt (setup_tools also installs the SAM CLI and cfn-lint, which dev never runs).
+setup_dev_tools() {
+  step "tools: Python venv at $VENV (moto, cargo-lambda)"
+  command -v python3 > /dev/null || apt_install python3 python3-venv
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  local pins
+  pins=$(grep -E '^(moto\[server\]|cargo-lambda)==' "$ROOT/.ci/requirements.txt")
+  # shellcheck disable=SC2086 # one pin a word
+  if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check $pins; then
+    echo "pip install failed" >&2; return 1
+  fi
+  export PATH="$VENV/bin:$PATH"
+}
+
 # start_moto [HOST] [PORT]: starts moto_server (default: loopback, a free port), creates both
 # queues, exports SQS_ENDPOINT, AWS_ENDPOINT_URL, SECRETS_ENDPOINT (moto serves S3 and Secrets
 # Manager on the same port), RETRY_QUEUE_URL and DEAD_LETTER_QUEUE_URL.

@@ -88,6 +88,93 @@ fn transform_reads_the_mapping_configuration() {
     assert_eq!(value["skipped"].as_array().unwrap().len(), fixture_len() - 1);
 }
 
+/// The bytes of `json` outside its strings.
+fn outside_strings(json: &str) -> String {
+    let (mut in_string, mut escaped, mut kept) = (false, false, String::new());
+    for c in json.chars() {
+        match (in_string, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (true, false, '"') => in_string = false,
+            (true, ..) => {}
+            (false, _, '"') => in_string = true,
+            (false, ..) => kept.push(c),
+        }
+    }
+    kept
+}
+
+#[test]
+fn transform_into_a_pipe_is_one_compact_json_line() {
+    // all-events.json is indented, and its arrays reach the messages as they were written.
+    let output = run(&["transform", &fixture("all-events.json")], &[], b"");
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "one line");
+    assert!(text.ends_with("}\n"));
+    let structure = outside_strings(text.trim_end());
+    assert!(
+        !structure.contains([' ', '\n', '\t']),
+        "whitespace outside strings: {structure}"
+    );
+    assert_eq!(
+        run(&["transform", "--compact", &fixture("all-events.json")], &[], b"").stdout,
+        text.as_bytes()
+    );
+}
+
+#[test]
+fn transform_pretty_indents_the_same_document() {
+    let compact = run(&["transform", &fixture("mixed-batch.json")], &[], b"");
+    let pretty = run(&["transform", "--pretty", &fixture("mixed-batch.json")], &[], b"");
+    assert!(pretty.status.success(), "{}", String::from_utf8_lossy(&pretty.stderr));
+    let text = String::from_utf8(pretty.stdout).unwrap();
+    let same: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        same,
+        serde_json::from_slice::<serde_json::Value>(&compact.stdout).unwrap()
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..4],
+        ["{", "  \"batch\": [", "    {", "      \"type\": \"track\","]
+    );
+    assert!(
+        text.contains("\n  \"dead_lettered\": [\n    {\n      \"index\": 3,\n"),
+        "{text}"
+    );
+    assert!(lines.iter().all(|line| line.len() < 120), "{text}");
+    assert_eq!(lines.last(), Some(&"}"));
+}
+
+#[test]
+fn transform_summary_counts_names_skip_reasons_and_codes() {
+    let output = run(&["transform", "--summary", &fixture("mixed-batch.json")], &[], b"");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .map(|line| line.rsplitn(2, "  ").map(str::trim).collect())
+        .collect();
+    assert_eq!(
+        text.lines().next(),
+        Some("10 event(s): 2 to Segment, 2 skipped, 6 dead-lettered")
+    );
+    for (name, count) in [
+        ("Email Opened", "1"),
+        ("no_external_user_id", "1"),
+        ("unknown_event_type", "1"),
+        ("malformed_event", "3"),
+        ("missing_time", "1"),
+    ] {
+        assert!(rows.contains(&vec![count, name]), "{name} x{count} in:\n{text}");
+    }
+    assert_eq!(
+        run(&["transform", "--pretty", "--compact"], &[], b"{}").status.code(),
+        Some(2),
+        "one layout at a time"
+    );
+}
+
 #[test]
 fn an_unreadable_body_exits_2_with_one_line() {
     for (args, stdin) in [
