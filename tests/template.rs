@@ -1211,14 +1211,24 @@ fn every_function_logs_to_its_own_group_kept_log_retention_days() {
     let template = template();
     let days = &template["Parameters"]["LogRetentionDays"];
     assert_eq!(int(&days["Default"]), 30);
-    assert!(days["AllowedValues"].as_sequence().unwrap().iter().any(|d| int(d) == 3653));
+    assert!(
+        days["AllowedValues"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|d| int(d) == 3653)
+    );
     for (function, group, condition) in [
         ("IngestFunction", "IngestLogGroup", None),
         ("ReplayFunction", "ReplayLogGroup", None),
         ("BackfillFunction", "BackfillLogGroup", Some("BackfillEnabled")),
     ] {
         let logging = &resource(&template, function)["Properties"]["LoggingConfig"];
-        assert_eq!(tagged(&logging["LogGroup"]), ("!Ref".into(), group.into()), "{function}");
+        assert_eq!(
+            tagged(&logging["LogGroup"]),
+            ("!Ref".into(), group.into()),
+            "{function}"
+        );
         let group = resource(&template, group);
         assert_eq!(group["Type"], "AWS::Logs::LogGroup");
         assert_eq!(group["Condition"].as_str(), condition, "{function}");
@@ -1245,7 +1255,10 @@ fn the_api_access_log_is_off_by_default_and_carries_no_header_or_body() {
     let format = parts[1]["Format"].as_str().unwrap();
     let fields: serde_json::Value = serde_json::from_str(format).expect("a JSON access log line");
     for forbidden in ["header", "authorization", "body", "requestbody"] {
-        assert!(!format.to_ascii_lowercase().contains(forbidden), "{forbidden} in {format}");
+        assert!(
+            !format.to_ascii_lowercase().contains(forbidden),
+            "{forbidden} in {format}"
+        );
     }
     assert!(fields["requestId"].is_string() && fields["status"].is_string());
     assert_eq!(tagged(&parts[2]), ("!Ref".into(), "AWS::NoValue".into()));
