@@ -38,7 +38,7 @@ pub struct Cli {
 /// The subcommands. Each variant's doc comment is its one-line `--help` summary.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Map a Currents body (FILE or stdin) to Segment messages, as JSON on stdout
+    /// Map a Currents body (FILE or stdin) to Segment messages as JSON on stdout (--summary: counts)
     Transform(TransformArgs),
     /// Validate the environment configuration and print it, secrets redacted
     CheckConfig(check_config::CheckConfigArgs),
