@@ -119,6 +119,57 @@ async fn what_replay_cannot_act_on_goes_back_unchanged() {
     assert_eq!(harness.segment.requests(), 0);
 }
 
+/// Issue 21, case 4's class: whatever sends a message on unchanged keeps its message
+/// attributes. Replay sends a record it cannot act on back to the DLQ with them, so an S3
+/// pointer (here one replay cannot follow, having no bucket) stays a pointer for AWS's
+/// extended clients, and a foreign sender's attributes survive.
+#[tokio::test]
+async fn what_replay_sends_back_unchanged_keeps_its_message_attributes() {
+    use currents_segment::dlq::{Attribute, AttributeValue};
+    let harness = Harness::new(config(&[]));
+    let pointer = r#"["software.amazon.payloadoffloading.PayloadS3Pointer",{"s3BucketName":"b","s3Key":"k.json"}]"#;
+    let undecodable = json!({"version": 1, "route": "unknown", "first_failed_at": "2025-11-24T16:00:00Z",
+        "reason": "undecodable", "body": "not json"})
+    .to_string();
+    let cases = [
+        (pointer.to_owned(), vec![("ExtendedPayloadSize", "Number", "300000")]),
+        (
+            undecodable,
+            vec![
+                ("origin", "String", "operator"),
+                ("blob", "Binary", "\u{0}\u{1}"),
+                ("n", "Number.int", "7"),
+            ],
+        ),
+    ];
+    for (body, attributes) in &cases {
+        let response = harness
+            .replay()
+            .handle(common::sqs_event_with_attributes(body, attributes), deadline())
+            .await;
+        assert_eq!(failures(&response), 0);
+    }
+    let forwarded = harness.dead.forwarded.lock().unwrap().clone();
+    assert_eq!(forwarded.len(), 2, "both sent back as they came");
+    for ((body, attributes), sent) in cases.iter().zip(&forwarded) {
+        assert_eq!(&sent.body, body);
+        assert_eq!(sent.attributes.len(), attributes.len(), "{:?}", sent.attributes);
+        for (name, data_type, value) in attributes {
+            let expected = if data_type.starts_with("Binary") {
+                AttributeValue::Binary(value.as_bytes().to_vec())
+            } else {
+                AttributeValue::Text((*value).to_owned())
+            };
+            let kept = Attribute {
+                data_type: (*data_type).to_owned(),
+                value: expected,
+            };
+            assert_eq!(sent.attributes.get(*name), Some(&kept), "{name}");
+        }
+    }
+    assert_eq!(harness.segment.requests(), 0);
+}
+
 /// Answers after `delay` or times out at the timeout it was given, recording both.
 struct SlowSegment {
     delay: Duration,

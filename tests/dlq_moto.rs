@@ -11,15 +11,14 @@ mod moto;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use common::RecordingQueue;
-use currents_segment::dlq::{DlqCommand, DlqError, Forward, Ports, Received, Requeue, SqsDrain, SqsRequeue, run_with};
+use currents_segment::dlq::{DlqCommand, DlqError, Ports, Requeue, SqsDrain, SqsRequeue, run_with};
 use currents_segment::park::{
     LEGACY_PAYLOAD_SIZE_ATTRIBUTE, PAYLOAD_SIZE_ATTRIBUTE, PayloadPointer, PayloadStore, SqsQueue, decode,
 };
-use currents_segment::ports::{Park, QueueError};
+use currents_segment::ports::Park;
 use moto::endpoint;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -93,15 +92,6 @@ impl Queues {
         let mut out = Vec::new();
         run_with(&command, &ports, now(), &mut out).await?;
         Ok(String::from_utf8(out).unwrap())
-    }
-}
-
-/// The fake RetryQueue forwards a message as it parks a body: its attributes are not the
-/// point of the tests that use it.
-#[async_trait]
-impl Forward for RecordingQueue {
-    async fn forward(&self, message: &Received) -> Result<(), QueueError> {
-        self.park(std::slice::from_ref(&message.body)).await
     }
 }
 

@@ -149,3 +149,30 @@ async fn an_s3_that_cannot_be_reached_is_a_failure_that_may_pass() {
     assert!(matches!(error, ReadError::Failed(_)), "{error:?}");
     assert!(!error.is_permanent());
 }
+
+/// Issue 21, case 4's class on real SQS: a pointer replay cannot follow (no bucket configured)
+/// goes back to DeadLetterQueue with its `ExtendedPayloadSize` attribute, so AWS's extended
+/// clients, and `dlq redrive` after them, still see a pointer.
+#[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
+async fn a_pointer_sent_back_unchanged_keeps_its_payload_size_attribute() {
+    let (_, store, pointer) = offloaded("sendback", "m-sendback").await;
+    drop(store);
+    let sqs = common::sqs::client(&endpoint());
+    let dead_url = moto::queues(&sqs, "sendback", &["dead"]).await.pop().unwrap();
+    let harness = Harness::new(config(&[]));
+    let replay = currents_segment::replay::Replay {
+        payloads: None,
+        dead_letters: Arc::new(currents_segment::park::SqsQueue::new(sqs.clone(), &dead_url)),
+        ..harness.replay()
+    };
+    let event = common::sqs_event_with_attributes(&pointer, &[("ExtendedPayloadSize", "Number", "412")]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let response = replay.handle(event, deadline).await;
+    assert!(response.batch_item_failures.is_empty());
+    let held = moto::read_with_attributes(&sqs, &dead_url).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].0, pointer, "the pointer, unchanged");
+    assert_eq!(held[0].1.get("ExtendedPayloadSize").map(String::as_str), Some("412"));
+    assert_eq!(harness.segment.requests(), 0);
+}

@@ -75,20 +75,17 @@ impl<T: Park + Forward + ?Sized> Requeue for T {}
 /// The production [`Requeue`] over one SQS queue.
 pub struct SqsRequeue {
     queue: SqsQueue,
-    client: Client,
-    url: String,
 }
 
 impl SqsRequeue {
     /// The queue at `url`; rewritten bodies too large for SQS go to `store`.
     pub fn new(client: Client, url: impl Into<String>, store: Option<Arc<dyn PayloadStore>>) -> Self {
-        let url = url.into();
-        let queue = SqsQueue::new(client.clone(), &url).with_metrics_function("dlq");
+        let queue = SqsQueue::new(client, url).with_metrics_function("dlq");
         let queue = match store {
             Some(store) => queue.with_payload_store(store),
             None => queue,
         };
-        Self { queue, client, url }
+        Self { queue }
     }
 }
 
@@ -102,11 +99,17 @@ impl Park for SqsRequeue {
 #[async_trait]
 impl Forward for SqsRequeue {
     async fn forward(&self, message: &Received) -> Result<(), QueueError> {
-        let mut send = self
-            .client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(&message.body);
+        self.queue.forward(message).await
+    }
+}
+
+/// Any queue we park into can also take a message on unchanged: `dlq redrive` into RetryQueue,
+/// and replay sending a record it cannot act on back to DeadLetterQueue.
+#[async_trait]
+impl Forward for SqsQueue {
+    async fn forward(&self, message: &Received) -> Result<(), QueueError> {
+        let (client, url) = self.client_and_url();
+        let mut send = client.send_message().queue_url(url).message_body(&message.body);
         for (name, attribute) in &message.attributes {
             send = send.message_attributes(name, to_sqs(attribute).map_err(|e| failed("SendMessage", e))?);
         }

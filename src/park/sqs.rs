@@ -124,6 +124,11 @@ impl SqsQueue {
         self
     }
 
+    /// The SQS client and the queue's URL, for sending a message on unchanged (`dlq::Forward`).
+    pub(crate) fn client_and_url(&self) -> (&Client, &str) {
+        (&self.client, &self.url)
+    }
+
     /// The limit bodies are fitted to now, in bytes (see [`SqsQueue::with_max_message_bytes`]).
     pub fn max_message_bytes(&self) -> usize {
         self.max_message_bytes.load(Ordering::Relaxed)

@@ -20,12 +20,13 @@ use super::record::{ReplayRecord, Verdict, judge};
 use super::report::{RecordOutcome, RecordReport, Sent, Settlement, Tally};
 use crate::config::{Config, DeliveryTargets, RouteId};
 use crate::deadline;
+use crate::dlq::Requeue;
 use crate::keycheck::Plan;
 use crate::metrics::Metrics;
 use crate::park::{
     DeadLetterReason, Envelope, PayloadPointer, PayloadStore, ReadError, ResolveError, decode, decode_resolving,
 };
-use crate::ports::{Clock, Deliver, Park, Postpone};
+use crate::ports::{Clock, Deliver, Park, Postpone, QueueError};
 use crate::segment::{DeliveryReport, RetryPolicy, SendsToSegment};
 use crate::settle::{Provenance, group_by_route, invalid_envelopes, refused_envelopes, run_envelopes};
 use crate::transform::transform;
@@ -38,8 +39,9 @@ pub struct Replay {
     pub targets: Arc<DeliveryTargets>,
     /// The Segment port.
     pub segment: Arc<dyn Deliver>,
-    /// DeadLetterQueue.
-    pub dead_letters: Arc<dyn Park>,
+    /// DeadLetterQueue: [`Park`] for envelopes replay writes, [`crate::dlq::Forward`] for a
+    /// record it sends back unchanged, message attributes and all.
+    pub dead_letters: Arc<dyn Requeue>,
     /// RetryQueue, for backing off a record that still fails.
     pub retry_queue: Arc<dyn Postpone>,
     /// RetryQueue again, for parking the undelivered rest of a record Segment took part of.
@@ -234,10 +236,12 @@ impl Replay {
             .await
     }
 
-    /// Sends the record's body back to DeadLetterQueue as it came: what replay cannot act on.
+    /// Sends the record back to DeadLetterQueue as it came, body and message attributes (an S3
+    /// pointer stays one for AWS's extended clients): what replay cannot act on.
     async fn back_unchanged(&self, record: &ReplayRecord, reason: DeadLetterReason) -> Settlement {
         let count = decode(&record.body).map_or(1, |e| e.messages.len() + e.events.len());
-        self.dead_letter(vec![record.body.clone()], reason, count).await
+        let sent = self.dead_letters.forward(&record.as_received()).await;
+        settle_dead_letter(sent, reason, count)
     }
 
     /// Delivers a parked envelope's messages, and re-maps an `invalid_event` envelope's raw
@@ -400,20 +404,26 @@ impl Replay {
     }
 
     async fn dead_letter(&self, bodies: Vec<String>, reason: DeadLetterReason, messages: usize) -> Settlement {
-        match self.dead_letters.park(&bodies).await {
-            Ok(()) => {
-                tracing::error!(reason = reason.as_str(), messages, "Envelope dead-lettered.");
-                Settlement::dead_lettered(reason, messages)
-            }
-            Err(error) => {
-                tracing::error!(reason = reason.as_str(), error = %error, "Dead-letter send failed; record stays queued.");
-                Settlement::plain(RecordOutcome::Unsettled)
-            }
-        }
+        let parked = self.dead_letters.park(&bodies).await;
+        settle_dead_letter(parked, reason, messages)
     }
 
     fn max_bytes(&self) -> usize {
         self.config.queues.park_message_max_bytes
+    }
+}
+
+/// Settles a record once DeadLetterQueue took (or refused) what was sent for it.
+fn settle_dead_letter(sent: Result<(), QueueError>, reason: DeadLetterReason, messages: usize) -> Settlement {
+    match sent {
+        Ok(()) => {
+            tracing::error!(reason = reason.as_str(), messages, "Envelope dead-lettered.");
+            Settlement::dead_lettered(reason, messages)
+        }
+        Err(error) => {
+            tracing::error!(reason = reason.as_str(), error = %error, "Dead-letter send failed; record stays queued.");
+            Settlement::plain(RecordOutcome::Unsettled)
+        }
     }
 }
 

@@ -1,13 +1,15 @@
 //! One RetryQueue record as replay sees it ([`ReplayRecord`]), and the judgement of what to do
 //! with its envelope ([`judge`]). Pure: the reading and writing is in the handler.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::SqsMessage;
+use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 use time::OffsetDateTime;
 
 use super::expiry::is_expired;
 use crate::config::{RouteId, Routing};
+use crate::dlq::{Attribute, AttributeValue, Received};
 use crate::park::{DeadLetterReason, Envelope, PayloadPointer, decode};
 
 /// The parts of an SQS record replay needs.
@@ -23,6 +25,9 @@ pub(crate) struct ReplayRecord {
     pub receive_count: u32,
     /// `SentTimestamp`: when RetryQueue accepted the message; `None` when SQS did not say.
     pub sent_at: Option<OffsetDateTime>,
+    /// The message attributes (`ExtendedPayloadSize` on an S3 pointer), kept so a body sent
+    /// back unchanged keeps them too.
+    pub attributes: HashMap<String, Attribute>,
 }
 
 impl From<SqsMessage> for ReplayRecord {
@@ -44,8 +49,25 @@ impl From<SqsMessage> for ReplayRecord {
             body: message.body.unwrap_or_default(),
             receive_count,
             sent_at,
+            attributes: message
+                .message_attributes
+                .into_iter()
+                .filter_map(|(name, attribute)| Some((name, attribute_of(attribute)?)))
+                .collect(),
         }
     }
+}
+
+/// A Lambda SQS record's message attribute as one to send on. One with neither a string nor a
+/// binary value (list values, reserved by SQS and never set) is left out.
+fn attribute_of(attribute: SqsMessageAttribute) -> Option<Attribute> {
+    let value = match (attribute.string_value, attribute.binary_value) {
+        (Some(text), _) => AttributeValue::Text(text),
+        (None, Some(bytes)) => AttributeValue::Binary(bytes.0),
+        (None, None) => return None,
+    };
+    let data_type = attribute.data_type.unwrap_or_else(|| "String".to_owned());
+    Some(Attribute { data_type, value })
 }
 
 impl ReplayRecord {
@@ -54,6 +76,16 @@ impl ReplayRecord {
     /// body as received.
     pub(crate) fn body_to_open(&self) -> String {
         kept_pointer(&self.body).unwrap_or_else(|| self.body.clone())
+    }
+
+    /// The record as a message to send on unchanged: its body and its message attributes.
+    pub(crate) fn as_received(&self) -> Received {
+        Received {
+            message_id: self.message_id.clone(),
+            receipt_handle: self.receipt_handle.clone(),
+            body: self.body.clone(),
+            attributes: self.attributes.clone(),
+        }
     }
 
     /// Attempts before this one: the envelope's own, plus this record's earlier receives.

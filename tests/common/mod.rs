@@ -178,6 +178,8 @@ pub struct RecordingQueue {
     slow_failure: Mutex<Option<Duration>>,
     pub calls: AtomicUsize,
     pub postponed: Mutex<Vec<(String, Duration)>>,
+    /// What was sent on unchanged (`Forward`), attributes and all; its body is in `bodies` too.
+    pub forwarded: Mutex<Vec<currents_segment::dlq::Received>>,
 }
 
 impl RecordingQueue {
@@ -208,6 +210,17 @@ impl RecordingQueue {
             .iter()
             .map(|e| e["messages"].as_array().map_or(0, Vec::len))
             .sum()
+    }
+}
+
+/// A message sent on unchanged is recorded like a parked body (same failures), and kept whole
+/// in `forwarded` so a test can check its message attributes.
+#[async_trait]
+impl currents_segment::dlq::Forward for RecordingQueue {
+    async fn forward(&self, message: &currents_segment::dlq::Received) -> Result<(), QueueError> {
+        self.park(std::slice::from_ref(&message.body)).await?;
+        self.forwarded.lock().unwrap().push(message.clone());
+        Ok(())
     }
 }
 
@@ -418,6 +431,27 @@ pub fn sqs_event(bodies: &[String], receive_count: u32) -> aws_lambda_events::sq
             .attributes
             .insert("ApproximateReceiveCount".into(), receive_count.to_string());
         event.records.push(message);
+    }
+    event
+}
+
+/// [`sqs_event`] for one body carrying `attributes`: (name, data type, string value), or a
+/// binary value when the data type starts with `Binary`.
+pub fn sqs_event_with_attributes(body: &str, attributes: &[(&str, &str, &str)]) -> aws_lambda_events::sqs::SqsEvent {
+    let mut event = sqs_event(&[body.to_owned()], 1);
+    for (name, data_type, value) in attributes {
+        let mut attribute = aws_lambda_events::sqs::SqsMessageAttribute::default();
+        attribute.data_type = Some((*data_type).to_owned());
+        if data_type.starts_with("Binary") {
+            let mut bytes = aws_lambda_events::encodings::Base64Data::default();
+            bytes.0 = value.as_bytes().to_vec();
+            attribute.binary_value = Some(bytes);
+        } else {
+            attribute.string_value = Some((*value).to_owned());
+        }
+        event.records[0]
+            .message_attributes
+            .insert((*name).to_owned(), attribute);
     }
     event
 }
