@@ -226,7 +226,11 @@ async fn bad_bodies_get_clear_client_errors() {
             "payload_too_large",
         ),
         (
-            post("/currents", &[h[0], ("content-encoding", "br")], "{}"),
+            post(
+                "/currents",
+                &[h[0], ("content-encoding", "br")],
+                b"\x1b\x0d\x00 brotli".to_vec(),
+            ),
             415,
             "unsupported_encoding",
         ),
@@ -250,6 +254,36 @@ async fn bad_bodies_get_clear_client_errors() {
         .body(lambda_http::Body::Empty)
         .unwrap();
     assert_eq!(send(&harness, get).await.0, 405);
+}
+
+/// Issue 21, case 7's class through the handler: an API Gateway REST API with payload
+/// compression enabled inflates the body and passes `Content-Encoding: gzip` on; a client may
+/// gzip without saying so; a gzip file may be padded with zero bytes. Each is delivered.
+#[tokio::test]
+async fn a_body_is_read_by_its_bytes_when_the_header_does_not_match() {
+    let harness = Harness::new(config(&[]));
+    let (auth, value) = bearer();
+    let envelope = |id: &str| {
+        format!(
+            r#"{{"events":[{{"id":"{id}","event_type":"users.messages.email.Open","time":1764000000,"user":{{"external_user_id":"u-1"}}}}]}}"#
+        )
+    };
+    let padded = [gzip(envelope("padded").as_bytes()), vec![0; 16]].concat();
+    let cases: [(&str, Option<&str>, Vec<u8>); 4] = [
+        ("inflated", Some("gzip"), envelope("inflated").into_bytes()),
+        ("deflated", Some("deflate"), envelope("deflated").into_bytes()),
+        ("undeclared", None, gzip(envelope("undeclared").as_bytes())),
+        ("padded", Some("gzip"), padded),
+    ];
+    for (id, coding, body) in cases {
+        let mut headers = vec![(auth, value.as_str())];
+        headers.extend(coding.map(|c| ("content-encoding", c)));
+        let (status, answer) = send(&harness, post("/currents", &headers, body)).await;
+        assert_eq!((status, counts(&answer)), (200, (1, 0, 0, 0)), "{id}: {answer}");
+    }
+    let mut delivered = harness.segment.delivered_ids();
+    delivered.sort();
+    assert_eq!(delivered, ["deflated", "inflated", "padded", "undeclared"]);
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::GzDecoder;
 use serde::de::IgnoredAny;
 
 use super::IngestError;
@@ -20,10 +20,18 @@ use super::IngestError;
 ///
 /// A gzip body is read whole: every member in turn (RFC 1952 §2.2, "a gzip file consists of a
 /// series of members", <https://www.rfc-editor.org/rfc/rfc1952#section-2.2>), as Python's
-/// `gzip`, `zcat` and Go do. Bytes after the last member that are not a member are corrupt
-/// (400), never silently dropped. `Content-Encoding` may list codings in the order applied
-/// (RFC 9110 §8.4, <https://www.rfc-editor.org/rfc/rfc9110#section-8.4>): `gzip`, `x-gzip` and
-/// `identity`, at most two gzip layers (`MAX_GZIP_LAYERS`); anything else is 415.
+/// `gzip`, `zcat` and Go do, and zero bytes padding the end are ignored, as Python's `gzip`
+/// does. Other bytes after the last member are corrupt (400), never silently dropped.
+/// `Content-Encoding` may list codings in the order applied (RFC 9110 §8.4,
+/// <https://www.rfc-editor.org/rfc/rfc9110#section-8.4>): `gzip`, `x-gzip` and `identity`, at
+/// most two gzip layers (`MAX_GZIP_LAYERS`).
+///
+/// The body's own bytes have the last word, since no JSON text starts with gzip's magic bytes
+/// and no gzip stream with `{`: a body that is already JSON is read as is whatever the header
+/// says (an API Gateway REST API with payload compression enabled inflates the body before the
+/// Lambda sees it, <https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-gzip-compression-decompression.html>),
+/// and a gzip body sent without the header is inflated, both with a WARN. Anything else under a
+/// coding other than gzip is 415.
 pub fn decode_body<'b>(
     raw: &'b [u8],
     content_encoding: Option<&str>,
@@ -32,46 +40,79 @@ pub fn decode_body<'b>(
     if raw.len() > max_bytes {
         return Err(IngestError::PayloadTooLarge { limit: max_bytes });
     }
+    let declared = declared_gzip_layers(content_encoding);
     let mut body = Cow::Borrowed(raw);
-    for _ in 0..gzip_layers(content_encoding)? {
+    let mut layers = 0;
+    while layers < MAX_GZIP_LAYERS && is_gzip(&body) {
         body = Cow::Owned(gunzip(&body, max_bytes)?);
+        layers += 1;
+    }
+    match declared {
+        _ if is_gzip(&body) => return Err(IngestError::UnsupportedEncoding),
+        Some(declared) if declared == layers || (declared > layers && raw.is_empty()) => {}
+        _ if looks_like_json(&body) => {
+            tracing::warn!(content_encoding = %short_header(content_encoding), gzip_layers = layers,
+                "Content-Encoding does not match the body; read by its bytes.");
+        }
+        Some(_) => return Err(IngestError::BadRequest("the gzip body is corrupt".to_owned())),
+        None => return Err(IngestError::UnsupportedEncoding),
     }
     Ok(isolate_if_needed(body))
 }
 
-/// Most gzip layers a `Content-Encoding` list may ask for; one is what clients send.
+/// Most gzip layers a body may carry; one is what clients send.
 pub(super) const MAX_GZIP_LAYERS: usize = 2;
 
-/// How many times the body was gzipped, from its `Content-Encoding` list.
-fn gzip_layers(content_encoding: Option<&str>) -> Result<usize, IngestError> {
+/// How many times the `Content-Encoding` list says the body was gzipped; `None` when it names
+/// a coding we cannot undo (`br`, `deflate`, …) or more than [`MAX_GZIP_LAYERS`] gzip layers.
+fn declared_gzip_layers(content_encoding: Option<&str>) -> Option<usize> {
     let mut layers = 0;
     for coding in content_encoding.unwrap_or_default().split(',') {
         match coding.trim().to_ascii_lowercase().as_str() {
             "" | "identity" => {}
             "gzip" | "x-gzip" => layers += 1,
-            _ => return Err(IngestError::UnsupportedEncoding),
+            _ => return None,
         }
     }
-    if layers > MAX_GZIP_LAYERS {
-        return Err(IngestError::UnsupportedEncoding);
-    }
-    Ok(layers)
+    (layers <= MAX_GZIP_LAYERS).then_some(layers)
 }
 
-/// Inflates every member of a gzip stream, at most `max_bytes` of output. No bytes at all are
-/// no members, so an empty body stays the empty batch Braze sends to check credentials (as
-/// Python's `gzip.decompress(b"")`).
+/// Whether `bytes` start with gzip's magic number, 1f 8b (RFC 1952 §2.3.1).
+fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
+/// Whether `bytes` are plainly JSON text: a `{` or `[` first, after white space and any UTF-8
+/// byte order mark.
+fn looks_like_json(bytes: &[u8]) -> bool {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(bytes);
+    matches!(bytes.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{' | b'['))
+}
+
+/// The `Content-Encoding` header, cut to 64 characters, for a log line.
+fn short_header(content_encoding: Option<&str>) -> String {
+    content_encoding.unwrap_or("(none)").chars().take(64).collect()
+}
+
+/// Inflates every member of a gzip stream, at most `max_bytes` of output, ignoring zero bytes
+/// that pad the end. An empty body is not a gzip stream and is never passed here: it stays the
+/// empty batch Braze sends to check credentials, whatever `Content-Encoding` says (as Python's
+/// `gzip.decompress(b"")`).
 fn gunzip(raw: &[u8], max_bytes: usize) -> Result<Vec<u8>, IngestError> {
-    if raw.is_empty() {
-        return Ok(Vec::new());
-    }
+    let corrupt = |_| IngestError::BadRequest("the gzip body is corrupt".to_owned());
     let mut inflated = Vec::with_capacity(raw.len().saturating_mul(4).min(max_bytes));
-    MultiGzDecoder::new(raw)
-        .take(max_bytes as u64 + 1)
-        .read_to_end(&mut inflated)
-        .map_err(|_| IngestError::BadRequest("the gzip body is corrupt".to_owned()))?;
-    if inflated.len() > max_bytes {
-        return Err(IngestError::PayloadTooLarge { limit: max_bytes });
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let budget = (max_bytes + 1).saturating_sub(inflated.len()) as u64;
+        let mut member = GzDecoder::new(rest);
+        (&mut member).take(budget).read_to_end(&mut inflated).map_err(corrupt)?;
+        if inflated.len() > max_bytes {
+            return Err(IngestError::PayloadTooLarge { limit: max_bytes });
+        }
+        rest = member.into_inner();
+        if rest.iter().all(|&b| b == 0) {
+            break;
+        }
     }
     Ok(inflated)
 }
@@ -366,12 +407,58 @@ mod tests {
         for coding in ["gzip, br", "deflate", "gzip, gzip, gzip"] {
             assert!(
                 matches!(
-                    decode_body(body, Some(coding), 100),
+                    decode_body(b"\x28\xb5\x2f\xfd not json", Some(coding), 100),
                     Err(IngestError::UnsupportedEncoding)
                 ),
                 "{coding}"
             );
         }
+        let triple = gzip(&gzip(&gzip(body)));
+        assert!(matches!(
+            decode_body(&triple, Some("gzip, gzip"), 100),
+            Err(IngestError::UnsupportedEncoding)
+        ));
+    }
+
+    /// Issue 21, case 7's class: a body standard tools read whole is read whole. The body's
+    /// bytes decide, the header only names what was meant: JSON under a gzip (or `deflate`,
+    /// `br`) header, as an API Gateway REST API with payload compression hands it on after
+    /// inflating it; gzip with no header; and a gzip file padded with zero bytes.
+    #[test]
+    fn the_body_bytes_decide_when_the_header_does_not_match() {
+        let body = br#"{"events":[{"id":"a"}]}"#;
+        let with_bom = [b"\xEF\xBB\xBF \n".as_slice(), body].concat();
+        for coding in ["gzip", "x-gzip", "deflate", "br", "gzip, gzip", "gzip, gzip, gzip"] {
+            assert_eq!(&*decode_body(body, Some(coding), 100).unwrap(), body, "{coding}");
+            assert_eq!(
+                &*decode_body(&with_bom, Some(coding), 100).unwrap(),
+                &with_bom[..],
+                "{coding}"
+            );
+        }
+        for coding in [None, Some("identity"), Some("")] {
+            assert_eq!(&*decode_body(&gzip(body), coding, 100).unwrap(), body, "{coding:?}");
+            assert_eq!(&*decode_body(&gzip(&gzip(body)), coding, 100).unwrap(), body);
+        }
+        assert_eq!(&*decode_body(&gzip(body), Some("gzip, gzip"), 100).unwrap(), body);
+        for padding in [1, 7, 512] {
+            let padded = [gzip(body), vec![0; padding]].concat();
+            assert_eq!(&*decode_body(&padded, Some("gzip"), 1000).unwrap(), body, "{padding}");
+            let two = [gzip(&body[..9]), vec![0; padding], gzip(&body[9..])].concat();
+            assert!(
+                matches!(decode_body(&two, Some("gzip"), 1000), Err(IngestError::BadRequest(_))),
+                "zeros between members are not padding"
+            );
+        }
+        let bomb_in_disguise = [gzip(&[b' '; 200]), vec![0; 4]].concat();
+        assert!(matches!(
+            decode_body(&bomb_in_disguise, None, 100),
+            Err(IngestError::PayloadTooLarge { .. })
+        ));
+        assert!(matches!(
+            decode_body(b"\0\0\0", Some("gzip"), 100),
+            Err(IngestError::BadRequest(_))
+        ));
     }
 
     #[test]
@@ -381,7 +468,7 @@ mod tests {
             Err(IngestError::BadRequest(_))
         ));
         assert!(matches!(
-            decode_body(b"{}", Some("br"), 100),
+            decode_body(b"\x1b\x0d\x00 brotli", Some("br"), 100),
             Err(IngestError::UnsupportedEncoding)
         ));
     }
