@@ -1,6 +1,8 @@
 //! Turning what could not be delivered into SQS message bodies: the envelopes ingest and replay
 //! both write. Pure functions; the queues themselves sit behind `ports::Park`.
 
+use std::time::Duration;
+
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
@@ -51,9 +53,11 @@ pub(crate) fn run_envelopes<S: AsRef<str>>(
     reason: Option<DeadLetterReason>,
     max_bytes: usize,
 ) -> Vec<String> {
-    let mut groups: Vec<((&str, u32), Vec<&str>)> = Vec::new();
+    // Runs that share a last error, an attempt count and a `Retry-After` share envelopes.
+    type Key<'r> = (&'r str, u32, Option<Duration>);
+    let mut groups: Vec<(Key<'_>, Vec<&str>)> = Vec::new();
     for run in runs {
-        let key = (run.last_error.as_str(), run.attempts);
+        let key = (run.last_error.as_str(), run.attempts, run.retry_after);
         let run_messages = messages[run.range.clone()].iter().map(AsRef::as_ref);
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, list)) => list.extend(run_messages),
@@ -61,7 +65,7 @@ pub(crate) fn run_envelopes<S: AsRef<str>>(
         }
     }
     let mut bodies = Vec::new();
-    for ((last_error, attempts), group) in groups {
+    for ((last_error, attempts, retry_after), group) in groups {
         let mut template = Envelope::new(
             from.route,
             from.first_failed_at,
@@ -69,6 +73,10 @@ pub(crate) fn run_envelopes<S: AsRef<str>>(
             last_error,
         );
         template.reason = reason;
+        // Parked only: replay then waits out Segment's `Retry-After` before sending again.
+        template.retry_after_s = retry_after
+            .filter(|_| reason.is_none())
+            .map(|d| d.as_secs_f64().ceil() as u64);
         bodies.extend(pack_messages(&template, &group, max_bytes));
     }
     bodies

@@ -95,6 +95,64 @@ async fn still_down_reports_the_record_and_backs_off_its_visibility() {
     assert!(harness.dead.bodies.lock().unwrap().is_empty());
 }
 
+/// Issue 21, case 8's class at ingest: Segment answered 429 with `Retry-After: 120` on the
+/// first attempt, and the batch was parked. RetryQueue has no delay, so replay would have sent
+/// it again within seconds. The envelope keeps the `Retry-After`, and replay waits it out from
+/// the record's `SentTimestamp`: hidden, nothing sent, then delivered.
+#[tokio::test]
+async fn a_retry_after_given_to_ingest_is_waited_out_by_replay() {
+    let harness = Harness::new(config(&[]));
+    harness.segment.always(Err(AttemptError::Status {
+        status: 429,
+        retry_after: Some(Duration::from_secs(120)),
+    }));
+    let (auth, value) = bearer();
+    let body = fixture("all-events.json");
+    let (status, answer) = send(&harness, post("/currents", &[(auth, &value)], body)).await;
+    assert_eq!((status, counts(&answer).1), (200, fixture_len() as u64));
+    let parked = std::mem::take(&mut *harness.retry.bodies.lock().unwrap());
+    for envelope in &parked {
+        let envelope: serde_json::Value = serde_json::from_str(envelope).unwrap();
+        assert_eq!(envelope["retry_after_s"], 120, "{envelope}");
+    }
+    let sent_at = harness.clock.now_utc();
+    let received = |after: u64| {
+        harness.clock.advance(Duration::from_secs(after));
+        let mut event = sqs_event(&parked, 1);
+        let millis = (sent_at.unix_timestamp_nanos() / 1_000_000).to_string();
+        for record in &mut event.records {
+            record.attributes.insert("SentTimestamp".into(), millis.clone());
+        }
+        event
+    };
+    harness.segment.always(Ok(()));
+    let requests = harness.segment.requests();
+    let (response, emf) = {
+        let mut metrics = currents_segment::metrics::Metrics::default();
+        let response = harness
+            .replay()
+            .handle_recording(received(5), deadline(), &mut metrics)
+            .await;
+        (response, Emf::of(&metrics, "replay"))
+    };
+    assert_eq!(failures(&response).len(), parked.len(), "every record kept");
+    assert_eq!(
+        harness.segment.requests(),
+        requests,
+        "nothing sent before the Retry-After"
+    );
+    assert_eq!(emf.total("Replayed"), 0.0, "{emf:?}");
+    let postponed = std::mem::take(&mut *harness.retry.postponed.lock().unwrap());
+    assert!(
+        postponed.iter().all(|(_, d)| *d == Duration::from_secs(115)),
+        "{postponed:?}"
+    );
+    let response = harness.replay().handle(received(116), deadline()).await;
+    assert!(failures(&response).is_empty());
+    assert_eq!(harness.segment.delivered_ids().len(), fixture_len());
+    assert!(harness.dead.bodies.lock().unwrap().is_empty());
+}
+
 /// Issue 21, case 8: Segment asked for 120 s and replay made the message visible after 60.
 /// Visibility is the larger of the backoff and `Retry-After`, and never past the window.
 #[tokio::test]

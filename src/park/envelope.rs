@@ -65,6 +65,11 @@ pub struct Envelope {
     /// The SQS body as received, for `undecodable`, `payload_missing` and `unreadable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// Segment's last `Retry-After` for these messages, in seconds, on a parked envelope:
+    /// replay sends nothing until this long after RetryQueue accepted the envelope (its
+    /// `SentTimestamp`). Never set on a dead letter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_s: Option<u64>,
 }
 
 impl Envelope {
@@ -80,12 +85,14 @@ impl Envelope {
             reason: None,
             events: Vec::new(),
             body: None,
+            retry_after_s: None,
         }
     }
 
     /// Marks the envelope dead-lettered for `reason`.
     pub fn dead(mut self, reason: DeadLetterReason) -> Self {
         self.reason = Some(reason);
+        self.retry_after_s = None;
         self
     }
 

@@ -67,6 +67,23 @@ pub fn replay_delay(
     delay.min(until_expiry)
 }
 
+/// How long replay must still wait before sending a parked envelope again: Segment's
+/// `Retry-After` (`retry_after`, from the envelope) counted from when RetryQueue accepted it
+/// (`sent_at`, its `SentTimestamp`). `None` when it has passed, when there was none, or when SQS
+/// did not say when it took the envelope. Never past the envelope's expiry (plus a second, so
+/// expiry is judged on time): a longer wait ends in `expired`, never a late send.
+pub(super) fn retry_after_left(
+    retry_after: Option<Duration>,
+    sent_at: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+    first_failed_at: OffsetDateTime,
+    max_age: Duration,
+) -> Option<Duration> {
+    let not_before = sent_at? + retry_after?;
+    let left = (not_before - now).min(first_failed_at + max_age - now + time::Duration::SECOND);
+    (left > time::Duration::ZERO).then(|| Duration::from_secs_f64(left.as_seconds_f64().ceil()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +92,32 @@ mod tests {
 
     fn at(seconds: i64) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(1_700_000_000 + seconds).unwrap()
+    }
+
+    /// Issue 21, case 8's class at ingest: Segment's `Retry-After` on the first attempt is kept
+    /// in the parked envelope and replay waits it out from the `SentTimestamp`.
+    #[test]
+    fn a_parked_retry_after_is_waited_out_from_when_the_queue_took_it() {
+        let wait = |retry_after: u64, sent: i64, now: i64| {
+            retry_after_left(
+                Some(Duration::from_secs(retry_after)),
+                Some(at(sent)),
+                at(now),
+                at(0),
+                DAY2,
+            )
+        };
+        assert_eq!(wait(120, 0, 5), Some(Duration::from_secs(115)));
+        assert_eq!(wait(120, 0, 119), Some(Duration::from_secs(1)));
+        assert_eq!(wait(120, 0, 120), None);
+        assert_eq!(wait(120, 0, 500), None);
+        // Never past expiry: 12 hours asked an hour before the window closes.
+        assert_eq!(wait(12 * 3600, 47 * 3600, 47 * 3600), Some(Duration::from_secs(3601)));
+        assert_eq!(retry_after_left(None, Some(at(0)), at(1), at(0), DAY2), None);
+        assert_eq!(
+            retry_after_left(Some(Duration::from_secs(60)), None, at(1), at(0), DAY2),
+            None
+        );
     }
 
     #[test]

@@ -128,8 +128,9 @@ impl Replay {
         tracing::Span::current().record("route", route);
         let prior_attempts = record.prior_attempts(&envelope);
         let max_age = self.config.replay_max_age;
-        let settled = match judge(&envelope, &self.config.routing, now, max_age) {
+        let settled = match judge(&envelope, &self.config.routing, now, max_age, record.sent_at) {
             Verdict::Expired => self.expire(envelope, prior_attempts).await,
+            Verdict::Wait(delay) => self.wait(record, delay).await,
             Verdict::BackUnchanged(reason) => self.back_unchanged(record, reason).await,
             Verdict::UnknownRoute => self.unknown_route(envelope).await,
             Verdict::Resend(route) => {
@@ -199,6 +200,18 @@ impl Replay {
         let mut dead = Envelope::new("unknown", now, 0, last_error).dead(reason);
         dead.body = Some(body.to_owned());
         self.dead_letter(vec![dead.to_json()], reason, 1).await
+    }
+
+    /// Hides a parked record until Segment's `Retry-After` has passed; nothing is sent.
+    async fn wait(&self, record: &ReplayRecord, delay: Duration) -> Settlement {
+        if let Err(error) = self.retry_queue.postpone(&record.receipt_handle, delay).await {
+            tracing::warn!(error = %error, "Could not extend visibility; SQS default applies.");
+        }
+        tracing::info!(
+            delay_s = delay.as_secs(),
+            "Waiting out Segment's Retry-After before replaying."
+        );
+        Settlement::plain(RecordOutcome::Waiting)
     }
 
     /// Dead-letters an expired envelope. If its route is held now (bad write key or region),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 use time::OffsetDateTime;
 
-use super::expiry::is_expired;
+use super::expiry::{is_expired, retry_after_left};
 use crate::config::{RouteId, Routing};
 use crate::dlq::{Attribute, AttributeValue, Received};
 use crate::park::{DeadLetterReason, Envelope, PayloadPointer, decode};
@@ -118,13 +118,27 @@ pub(crate) enum Verdict {
     UnknownRoute,
     /// Delivered to this route, its raw events re-mapped through today's configuration first.
     Resend(RouteId),
+    /// Parked with Segment's `Retry-After`, which has not passed: hidden this much longer,
+    /// nothing sent.
+    Wait(Duration),
 }
 
 /// Judges an envelope at `now`: expired once `max_age` has passed since its first failure;
+/// waiting while Segment's `Retry-After` runs from `sent_at` (the record's `SentTimestamp`);
 /// otherwise by its route (`routing`) and the reason it was dead-lettered, if it was.
-pub(crate) fn judge(envelope: &Envelope, routing: &Routing, now: OffsetDateTime, max_age: Duration) -> Verdict {
+pub(crate) fn judge(
+    envelope: &Envelope,
+    routing: &Routing,
+    now: OffsetDateTime,
+    max_age: Duration,
+    sent_at: Option<OffsetDateTime>,
+) -> Verdict {
     if is_expired(now, envelope.first_failed_at, max_age) {
         return Verdict::Expired;
+    }
+    let retry_after = envelope.retry_after_s.map(Duration::from_secs);
+    if let Some(wait) = retry_after_left(retry_after, sent_at, now, envelope.first_failed_at, max_age) {
+        return Verdict::Wait(wait);
     }
     match (routing.find(&envelope.route), envelope.reason) {
         (_, Some(DeadLetterReason::Undecodable)) => Verdict::BackUnchanged(DeadLetterReason::Undecodable),

@@ -17,6 +17,8 @@ pub(crate) enum RecordOutcome {
     Replayed,
     /// Segment is still failing; SQS keeps it, hidden for a backoff.
     StillFailing,
+    /// Segment's `Retry-After` has not passed; SQS keeps it hidden until it has. Not sent.
+    Waiting,
     /// DeadLetterQueue accepted what could not be delivered; the rest was delivered.
     DeadLettered(DeadLetterReason),
     /// A dead-letter send failed; SQS must keep the record.
@@ -28,7 +30,7 @@ pub(crate) enum RecordOutcome {
 impl RecordOutcome {
     /// Whether SQS must keep the record (a batch-item failure).
     pub(crate) fn keeps_record(self) -> bool {
-        matches!(self, Self::StillFailing | Self::Unsettled)
+        matches!(self, Self::StillFailing | Self::Waiting | Self::Unsettled)
     }
 }
 
@@ -156,6 +158,7 @@ impl RecordReport {
 pub(crate) struct Tally {
     replayed: usize,
     still_failing: usize,
+    waiting: usize,
     expired: usize,
     dead_lettered: usize,
     unsettled: usize,
@@ -167,6 +170,7 @@ impl Tally {
         match outcome {
             RecordOutcome::Replayed => self.replayed += 1,
             RecordOutcome::StillFailing | RecordOutcome::Requeued => self.still_failing += 1,
+            RecordOutcome::Waiting => self.waiting += 1,
             RecordOutcome::DeadLettered(reason) => {
                 self.dead_lettered += 1;
                 self.expired += usize::from(reason == DeadLetterReason::Expired);
@@ -191,6 +195,7 @@ impl Tally {
         let Self {
             replayed,
             still_failing,
+            waiting,
             expired,
             dead_lettered,
             unsettled,
@@ -204,6 +209,7 @@ impl Tally {
                     records,
                     replayed,
                     still_failing,
+                    waiting,
                     expired,
                     dead_lettered,
                     unsettled,
@@ -247,7 +253,7 @@ mod tests {
             report(Settlement::dead_lettered(DeadLetterReason::InvalidEvent, 5)),
             report(Settlement::plain(RecordOutcome::Replayed).then_requeued(4)),
             plain(RecordOutcome::StillFailing),
-            plain(RecordOutcome::StillFailing),
+            plain(RecordOutcome::Waiting),
             plain(RecordOutcome::Unsettled),
         ]
     }
@@ -268,13 +274,21 @@ mod tests {
         let Tally {
             replayed,
             still_failing,
+            waiting,
             expired: expired_records,
             dead_lettered,
             unsettled,
         } = tally;
         assert_eq!(
-            (replayed, still_failing, expired_records, dead_lettered, unsettled),
-            (1, 3, 2, 3, 1)
+            (
+                replayed,
+                still_failing,
+                waiting,
+                expired_records,
+                dead_lettered,
+                unsettled
+            ),
+            (1, 2, 1, 2, 3, 1)
         );
 
         let documents: Vec<serde_json::Value> = metrics
