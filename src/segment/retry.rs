@@ -36,12 +36,17 @@ pub(crate) fn classify(error: &AttemptError) -> Disposition {
     }
 }
 
-/// `Retry-After` as delay-seconds or an HTTP date, capped at [`MAX_RETRY_AFTER_KEPT`].
+/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3), capped at
+/// [`MAX_RETRY_AFTER_KEPT`]. Seconds with a fraction (`1.5`, which some proxies send) are
+/// rounded up rather than ignored: waiting a little longer is safe, not waiting is not.
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    let delay = match value.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => httpdate::parse_http_date(value)
+    let delay = match (value.parse::<u64>(), value.parse::<f64>()) {
+        (Ok(seconds), _) => Duration::from_secs(seconds),
+        (_, Ok(seconds)) if seconds.is_finite() && seconds >= 0.0 => {
+            Duration::from_secs_f64(seconds.ceil().min(MAX_RETRY_AFTER_KEPT.as_secs_f64()))
+        }
+        _ => httpdate::parse_http_date(value)
             .ok()?
             .duration_since(now)
             .unwrap_or(Duration::ZERO),
@@ -94,6 +99,12 @@ mod tests {
         let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
         assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(30)));
         assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("1.5", now), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after(" 120.0 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("1e9", now), Some(MAX_RETRY_AFTER_KEPT));
+        for refused in ["-1", "-0.5", "NaN", "inf"] {
+            assert_eq!(parse_retry_after(refused, now), None, "{refused}");
+        }
     }
 
     #[test]
