@@ -114,7 +114,7 @@ fn route_defaults(get: &impl Fn(&str) -> Option<String>) -> Result<RouteDefaults
     let (endpoint, follow_region) = match get("SEGMENT_ENDPOINT") {
         // `auto` starts on a Segment host given explicitly (the template declares the US one).
         Some(endpoint) if region.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("auto")) => {
-            let endpoint = routes::normalize_endpoint(&endpoint);
+            let endpoint = routes::normalize_endpoint("SEGMENT_ENDPOINT", &endpoint)?;
             if !super::is_segment_host(&endpoint) {
                 return Err(ConfigError::invalid(
                     "SEGMENT_REGION",
@@ -123,7 +123,7 @@ fn route_defaults(get: &impl Fn(&str) -> Option<String>) -> Result<RouteDefaults
             }
             (endpoint, true)
         }
-        Some(endpoint) => (routes::normalize_endpoint(&endpoint), false),
+        Some(endpoint) => (routes::normalize_endpoint("SEGMENT_ENDPOINT", &endpoint)?, false),
         None => routes::endpoint_for_region("SEGMENT_REGION", region.as_deref().unwrap_or("us"))?,
     };
     Ok(RouteDefaults {
@@ -264,6 +264,8 @@ mod tests {
             "https://events.eu1.segmentapis.com/v1/batch/",
             " https://events.eu1.segmentapis.com/V1/Track ",
             "https://events.eu1.segmentapis.com/",
+            "events.eu1.segmentapis.com",
+            "events.eu1.segmentapis.com/v1/batch",
         ] {
             let config = config(&[("SEGMENT_ENDPOINT", copied)]).unwrap();
             assert_eq!(
@@ -284,6 +286,23 @@ mod tests {
         assert_eq!(proxy.routing.routes()[0].endpoint, "https://proxy.example/segment");
         let kept = config(&[("SEGMENT_ENDPOINT", "https://proxy.example/batch")]).unwrap();
         assert_eq!(kept.routing.routes()[0].endpoint, "https://proxy.example/batch");
+        // What no request could ever reach is refused at cold start, naming the variable.
+        for broken in [
+            "https://",
+            "ftp://events.eu1.segmentapis.com",
+            "https://host/v1?x=1",
+            "http://a b",
+            "https://h#f",
+        ] {
+            assert_eq!(
+                config(&[("SEGMENT_ENDPOINT", broken)]).unwrap_err().var,
+                "SEGMENT_ENDPOINT",
+                "{broken}"
+            );
+            let routes = format!(r#"{{"r":{{"write_key":"k","endpoint":"{broken}"}}}}"#);
+            let refused = super::super::Config::from_lookup(|k| (k == "ROUTES").then(|| routes.clone()));
+            assert_eq!(refused.unwrap_err().var, "ROUTES", "{broken}");
+        }
     }
 
     #[test]

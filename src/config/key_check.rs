@@ -146,10 +146,20 @@ pub(crate) fn parse_switch(var: &'static str, text: &str) -> Result<bool, Config
     }
 }
 
-/// An http(s) base URL, with a trailing `/` or `/v1` (as copied from Segment's docs) removed.
+/// An http(s) base URL, with a trailing `/`, `/v1` or `/v1/projects` (as copied from Segment's
+/// docs) removed; a bare host gets `https://`.
 fn normalize_settings_endpoint(var: &'static str, text: &str) -> Result<String, ConfigError> {
-    let text = text.trim().trim_end_matches('/');
-    let text = text.strip_suffix("/v1").unwrap_or(text).trim_end_matches('/');
+    let text = text.trim();
+    let text = match text.contains("://") {
+        true => text.to_owned(),
+        false => format!("https://{text}"),
+    };
+    let mut text = text.trim_end_matches('/');
+    // ASCII lower-casing keeps byte offsets, so the cut falls on a character boundary.
+    let lower = text.to_ascii_lowercase();
+    if let Some(suffix) = ["/v1/projects", "/v1"].into_iter().find(|s| lower.ends_with(s)) {
+        text = text[..text.len() - suffix.len()].trim_end_matches('/');
+    }
     match reqwest::Url::parse(text) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Ok(text.to_owned()),
         _ => Err(ConfigError::invalid(
@@ -232,12 +242,34 @@ mod tests {
                 .resolve("X", "https://api.segment.io", true)
                 .is_err()
         );
-        assert!(
-            spec(None, None, Some("cdn.segment.com"))
-                .resolve("X", "https://api.segment.io", false)
-                .is_err()
-        );
+        for broken in ["ftp://cdn.segment.com", "https://", "http://a b"] {
+            let check = spec(None, None, Some(broken)).resolve("X", "https://api.segment.io", false);
+            assert!(check.is_err(), "{broken}");
+        }
         assert!(parse_switch("X", "maybe").is_err());
+    }
+
+    /// Issue 21, case 6's class for the settings endpoint: a bare host, or a URL copied with
+    /// Segment's `/v1` or `/v1/projects` path, is its base URL.
+    #[test]
+    fn a_settings_endpoint_as_copied_is_its_base_url() {
+        for copied in [
+            "cdn.segment.com",
+            " https://cdn.segment.com/ ",
+            "https://cdn.segment.com/v1",
+            "https://cdn.segment.com/V1/Projects/",
+            "cdn.segment.com/v1/projects",
+        ] {
+            let check = spec(Some(true), None, Some(copied)).resolve("X", "https://api.segment.io", false);
+            assert_eq!(
+                check.unwrap().on().unwrap().settings_endpoint,
+                "https://cdn.segment.com",
+                "{copied}"
+            );
+        }
+        let proxy = spec(Some(true), None, Some("https://proxy.example/projects"));
+        let kept = proxy.resolve("X", "https://api.segment.io", false).unwrap();
+        assert_eq!(kept.on().unwrap().settings_endpoint, "https://proxy.example/projects");
     }
 
     #[test]

@@ -175,11 +175,40 @@ const SEGMENT_CALLS: [&str; 8] = [
 ];
 
 /// A configured endpoint as the base URL we append `/v1/batch` to: white space and trailing `/`
-/// removed, and a trailing `/v1` or `/v1/<call>` (as copied from Segment's docs, e.g.
+/// removed, a bare host (`events.eu1.segmentapis.com`, as Segment's regional guide lists them)
+/// given `https://`, and a trailing `/v1` or `/v1/<call>` (as copied from Segment's docs, e.g.
 /// `https://events.eu1.segmentapis.com/v1` or `…/v1/batch`) dropped, so nothing posts to
 /// `/v1/v1/batch`.
-pub(crate) fn normalize_endpoint(text: &str) -> String {
-    let mut base = text.trim().trim_end_matches('/');
+///
+/// Errors (naming `var`) for anything that is then not an http(s) URL with a host and without
+/// a query or fragment: every request to it would fail, and every event would wait out the
+/// replay window for nothing.
+pub(crate) fn normalize_endpoint(var: &'static str, text: &str) -> Result<String, ConfigError> {
+    let text = text.trim();
+    let text = match text.contains("://") {
+        true => text.to_owned(),
+        false => format!("https://{text}"),
+    };
+    let base = strip_segment_path(&text);
+    match reqwest::Url::parse(&base) {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some_and(|h| !h.is_empty())
+                && url.query().is_none()
+                && url.fragment().is_none() =>
+        {
+            Ok(base)
+        }
+        _ => Err(ConfigError::invalid(
+            var,
+            "an endpoint must be an http(s) URL such as https://events.eu1.segmentapis.com",
+        )),
+    }
+}
+
+/// `text` without trailing `/`, and without a trailing `/v1` or `/v1/<call>`.
+fn strip_segment_path(text: &str) -> String {
+    let mut base = text.trim_end_matches('/');
     if let Some((head, last)) = base.rsplit_once('/')
         && SEGMENT_CALLS.iter().any(|call| last.eq_ignore_ascii_case(call))
         && head.to_ascii_lowercase().ends_with("/v1")
@@ -292,7 +321,7 @@ fn route_endpoint(
                 format!("route `{name}` sets both endpoint and region `auto`"),
             ));
         }
-        (Some(endpoint), _) => (normalize_endpoint(&endpoint), false),
+        (Some(endpoint), _) => (normalize_endpoint("ROUTES", &endpoint)?, false),
         (None, Some(region)) => endpoint_for_region("ROUTES", &region)?,
         (None, None) => (defaults.endpoint.clone(), defaults.follow_region),
     };
