@@ -424,6 +424,49 @@ fn check_config_rejects_bad_configuration_without_quoting_it() {
     assert!(stderr.contains("ROUTES") && !stderr.contains("SECRET"), "{stderr}");
 }
 
+/// Issue 22, item 5, for values that do not parse: every one is named at once (each set aside
+/// in turn), exit 2, and no value is quoted.
+#[test]
+fn check_config_names_every_value_that_does_not_parse() {
+    let output = run(
+        &["check-config"],
+        &[
+            ("MAX_BODY_BYTES", "six-megs"),
+            ("PII_MODE", "sha256"),
+            ("SEGMENT_ENDPOINT", "ftp://events.example"),
+            ("ROUTES", r#"{"a":{"write_key":"wk_SECRET","endpoint":"ftp://x"}}"#),
+            ("CURRENTS_AUTH_TOKEN", "token_SECRET_value"),
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    for var in ["MAX_BODY_BYTES", "PII_MODE", "SEGMENT_ENDPOINT", "ROUTES"] {
+        assert!(stderr.lines().any(|l| l.starts_with(var)), "{var} in {stderr}");
+    }
+    assert!(!stderr.contains("SECRET") && !stderr.contains("six-megs"), "{stderr}");
+}
+
+/// Issue 22, item 5: each setting's source: environment, runtime secret or default.
+#[test]
+fn check_config_shows_where_each_setting_comes_from() {
+    let env = [
+        ("SECRETS_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:x"),
+        ("RETRY_QUEUE_URL", "https://sqs.example/retry"),
+        ("SEGMENT_REGION", "eu"),
+    ];
+    let output = run(&["check-config"], &env, b"");
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let sources = &value["sources"];
+    assert_eq!(sources["RETRY_QUEUE_URL"], "environment");
+    assert_eq!(sources["SEGMENT_REGION"], "environment");
+    assert_eq!(sources["SEGMENT_WRITE_KEY"], "runtime secret");
+    assert_eq!(sources["CURRENTS_AUTH_TOKEN"], "runtime secret");
+    assert_eq!(sources["MAX_BODY_BYTES"], "default");
+    assert!(sources.as_object().unwrap().len() >= 20, "{sources}");
+}
+
 #[test]
 fn help_goes_to_stdout_with_exit_0_and_no_arguments_is_a_usage_error() {
     for args in [&["--help"][..], &["transform", "--help"], &["help", "check-config"]] {

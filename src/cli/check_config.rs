@@ -6,7 +6,7 @@ use std::io::Write;
 use serde_json::{Value, json};
 
 use super::CliError;
-use crate::config::{Config, DeliveryConfig, Route, RouteId};
+use crate::config::{Config, ConfigError, DeliveryConfig, Route, RouteId, VARIABLES};
 use crate::keycheck::{KeyHealth, KeyVerdict, Plan, SETTINGS_TIMEOUT, SettingsHttp};
 use crate::ports::FetchSettings;
 
@@ -35,6 +35,41 @@ pub(crate) fn run(args: &CheckConfigArgs, config: &Config, out: &mut dyn Write) 
     let settings = SettingsHttp::new(config.segment.connect_timeout)
         .map_err(|e| CliError::Usage(format!("cannot build the settings client: {e}")))?;
     runtime.block_on(online(config, std::sync::Arc::new(settings), out))
+}
+
+/// Every value the configuration refuses, not only `first`: each refused variable is set aside
+/// in turn and the configuration read again through `lookup`, until it reads or a variable
+/// is refused twice (at most once per variable).
+pub(crate) fn every_invalid_value(first: ConfigError, lookup: impl Fn(&str) -> Option<String>) -> CliError {
+    let mut refused = vec![first];
+    while refused.len() <= VARIABLES.len() {
+        let aside: Vec<&str> = refused.iter().map(|e| e.var).collect();
+        match Config::from_lookup(|key| if aside.contains(&key) { None } else { lookup(key) }) {
+            Err(next) if !aside.contains(&next.var) => refused.push(next),
+            _ => break,
+        }
+    }
+    let lines: Vec<String> = refused.iter().map(|e| format!("{} {}", e.var, e.reason)).collect();
+    CliError::InvalidValues(lines.join("\n"))
+}
+
+/// Where each variable's value comes from: `environment`, the runtime secret (write keys,
+/// token and routes, when `SECRETS_ARN` is set and the environment does not set them; not read
+/// offline), or `default`.
+fn sources(env: &impl Fn(&str) -> Option<String>) -> BTreeMap<&'static str, &'static str> {
+    let from_secret = env("SECRETS_ARN").is_some();
+    let in_secret = ["SEGMENT_WRITE_KEY", "CURRENTS_AUTH_TOKEN", "ROUTES"];
+    VARIABLES
+        .iter()
+        .map(|&var| {
+            let source = match (env(var).is_some(), from_secret && in_secret.contains(&var)) {
+                (true, _) => "environment",
+                (false, true) => "runtime secret",
+                (false, false) => "default",
+            };
+            (var, source)
+        })
+        .collect()
 }
 
 /// `Ok` when the report lists no problem; otherwise every problem, one per line.
@@ -139,6 +174,7 @@ fn report(config: &Config) -> Value {
             "ingest_retry_budget_ms": timeouts.ingest_retry_budget.as_millis() as u64,
         },
         "replay_max_age_hours": config.replay_max_age.as_secs() / 3600,
+        "sources": sources(&env),
         "ready_for_lambda": problems.is_empty(),
         "problems": problems,
     })

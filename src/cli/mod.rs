@@ -59,7 +59,10 @@ impl Command {
     ) -> Result<(), CliError> {
         match self {
             Self::Transform(args) => transform::run(&args, config, out),
-            Self::CheckConfig(args) => check_config::run(&args, &config()?, out),
+            Self::CheckConfig(args) => match config() {
+                Ok(config) => check_config::run(&args, &config, out),
+                Err(first) => Err(check_config::every_invalid_value(first, |k| std::env::var(k).ok())),
+            },
             Self::EventNames(args) => event_names::run(&args, config, out),
             Self::Dlq(args) => Ok(crate::dlq::run_blocking(&args, out)?),
             Self::Backfill(options) => match crate::backfill::run_blocking(&options, out)? {
@@ -95,6 +98,10 @@ pub enum CliError {
     /// stdout could not be written.
     #[error("cannot write output: {0}")]
     Write(std::io::Error),
+    /// `check-config` found values that do not parse: every one, a line each, never a secret.
+    /// Exit code 2, as for any configuration that does not parse.
+    #[error("invalid configuration:\n{0}")]
+    InvalidValues(String),
     /// `check-config --online` found a route whose write key Segment does not know, or that
     /// sends to the wrong region; one line per route, never a key. Exit code 1.
     #[error("{0}")]

@@ -67,6 +67,37 @@ pub struct Config {
     pub segment: SegmentClientConfig,
 }
 
+/// Every environment variable [`Config::from_lookup`] and `DeliveryConfig` read, for
+/// `check-config`'s `sources`. A unit test fails when one is read that is not listed here.
+pub(crate) const VARIABLES: &[&str] = &[
+    "ALLOW_UNAUTHENTICATED",
+    "APP_ROUTES",
+    "CHANNEL_PREFIXED_NAMES",
+    "CURRENTS_AUTH_TOKEN",
+    "DEAD_LETTER_QUEUE_URL",
+    "EVENT_NAMES",
+    "EVENT_NAMING",
+    "EVENT_TYPES",
+    "INCLUDE_ANONYMOUS",
+    "INGEST_RETRY_BUDGET_MS",
+    "INTEGRATIONS",
+    "MAX_BODY_BYTES",
+    "PARK_MESSAGE_MAX_BYTES",
+    "PII_MODE",
+    "REPLAY_MAX_AGE_HOURS",
+    "RETRY_QUEUE_URL",
+    "ROUTES",
+    "SEGMENT_CONNECT_TIMEOUT_MS",
+    "SEGMENT_ENDPOINT",
+    "SEGMENT_REGION",
+    "SEGMENT_SETTINGS_ENDPOINT",
+    "SEGMENT_TIMEOUT_MS",
+    "SEGMENT_WRITE_KEY",
+    "UNKNOWN_EVENT_TYPES",
+    "WRITE_KEY_CHECK",
+    "WRITE_KEY_CHECK_INTERVAL_SECONDS",
+];
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -252,6 +283,23 @@ mod tests {
         assert!(config(&[("SEGMENT_REGION", "auto"), ("SEGMENT_ENDPOINT", "http://127.0.0.1:9")]).is_err());
         let off = [("SEGMENT_REGION", "auto"), ("WRITE_KEY_CHECK", "off")];
         assert_eq!(config(&off).unwrap_err().var, "WRITE_KEY_CHECK");
+    }
+
+    /// `check-config` shows a source for every variable the configuration reads.
+    #[test]
+    fn every_variable_read_is_listed_for_check_config() {
+        let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        let lookup = |key: &str| {
+            read.borrow_mut().insert(key.to_owned());
+            None
+        };
+        let config = super::super::Config::from_lookup(lookup).unwrap();
+        super::super::DeliveryConfig::problems(&config, lookup);
+        let read = read.take();
+        let unlisted: Vec<&String> = read.iter().filter(|k| !VARIABLES.contains(&k.as_str())).collect();
+        assert!(unlisted.is_empty(), "add to VARIABLES: {unlisted:?}");
+        let unread: Vec<&&str> = VARIABLES.iter().filter(|k| !read.contains(**k)).collect();
+        assert!(unread.is_empty(), "never read, remove from VARIABLES: {unread:?}");
     }
 
     /// Issue 21, case 6: an endpoint copied from Segment's docs posted to `/v1/v1/batch`.

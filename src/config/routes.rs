@@ -201,7 +201,7 @@ pub(crate) fn normalize_endpoint(var: &'static str, text: &str) -> Result<String
         }
         _ => Err(ConfigError::invalid(
             var,
-            "an endpoint must be an http(s) URL such as https://events.eu1.segmentapis.com",
+            "must be an http(s) URL such as https://events.eu1.segmentapis.com",
         )),
     }
 }
@@ -321,7 +321,11 @@ fn route_endpoint(
                 format!("route `{name}` sets both endpoint and region `auto`"),
             ));
         }
-        (Some(endpoint), _) => (normalize_endpoint("ROUTES", &endpoint)?, false),
+        (Some(endpoint), _) => {
+            let endpoint = normalize_endpoint("ROUTES", &endpoint)
+                .map_err(|e| ConfigError::invalid("ROUTES", format!("route `{name}`: endpoint {}", e.reason)))?;
+            (endpoint, false)
+        }
         (None, Some(region)) => endpoint_for_region("ROUTES", &region)?,
         (None, None) => (defaults.endpoint.clone(), defaults.follow_region),
     };
