@@ -1,6 +1,6 @@
 //! Rotating the Currents bearer token loses nothing (issue 21, case 1), against a real Secrets
 //! Manager API (moto): `put-secret-value` moves `AWSCURRENT` to the new version and
-//! `AWSPREVIOUS` to the old one. `scripts/test` starts `moto_server` and sets
+//! `AWSPREVIOUS` to the old one, and a version staged `AWSPENDING` passes while it is young. `scripts/test` starts `moto_server` and sets
 //! `SECRETS_ENDPOINT`. The env-var path (no secret) is checked without moto.
 
 mod common;
@@ -22,6 +22,7 @@ const GRACE: Duration = Duration::from_secs(3_600);
 const TOKEN_A: &str = "tok-A-0123456789abcdef";
 const TOKEN_B: &str = "tok-B-0123456789abcdef";
 const TOKEN_C: &str = "tok-C-0123456789abcdef";
+const TOKEN_P: &str = "tok-P-0123456789abcdef";
 
 /// Starts at the real time: moto stamps each version's `CreatedDate` with it.
 struct TestClock(Mutex<OffsetDateTime>);
@@ -65,18 +66,28 @@ async fn answer(cache: &SecretsCache, token: &str) -> u16 {
     }
 }
 
-#[tokio::test]
-#[ignore = "needs moto_server: run scripts/test"]
-async fn put_secret_value_rotates_the_token_with_no_401_for_the_new_or_the_previous_one() {
+/// A new secret in moto holding `token` (named after `test`), a clock at the real time (moto
+/// stamps each version's `CreatedDate` with it) and a cache reading it.
+async fn secret_holding(
+    token: &str,
+    test: &str,
+) -> (aws_sdk_secretsmanager::Client, String, Arc<TestClock>, SecretsCache) {
     let client = client();
-    let name = format!("currents-segment-token-{}", fastrand::u32(..));
-    let created = client.create_secret().name(name).secret_string(secret_text(TOKEN_A));
+    let name = format!("currents-segment-{test}-{}", fastrand::u32(..));
+    let created = client.create_secret().name(name).secret_string(secret_text(token));
     let arn = created.send().await.unwrap().arn.unwrap();
     let clock = Arc::new(TestClock(Mutex::new(OffsetDateTime::now_utc())));
     let source = Arc::new(SecretsManagerSource::new(client.clone(), &arn));
     let cache = SecretsCache::load_with_grace(source, clock.clone(), TTL, GRACE)
         .await
         .unwrap();
+    (client, arn, clock, cache)
+}
+
+#[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
+async fn put_secret_value_rotates_the_token_with_no_401_for_the_new_or_the_previous_one() {
+    let (client, arn, clock, cache) = secret_holding(TOKEN_A, "token").await;
     assert_eq!(answer(&cache, TOKEN_A).await, 200);
     let put = |token: &str| {
         client
@@ -94,14 +105,17 @@ async fn put_secret_value_rotates_the_token_with_no_401_for_the_new_or_the_previ
     );
     assert_eq!(answer(&cache, TOKEN_A).await, 200, "the previous token still passes");
 
+    // A version staged AWSPENDING (Secrets Manager's rotation model: the service accepts the
+    // pending credentials before clients move to them) passes at once, beside the current one.
     *clock.0.lock().unwrap() += REREAD_INTERVAL;
-    let pending = put("tok-P-0123456789abcdef").version_stages("AWSPENDING");
+    let pending = put(TOKEN_P).version_stages("AWSPENDING");
     pending.send().await.unwrap();
     assert_eq!(
-        answer(&cache, "tok-P-0123456789abcdef").await,
-        401,
-        "AWSPENDING is not live"
+        answer(&cache, TOKEN_P).await,
+        200,
+        "a staged token passes before promotion"
     );
+    assert_eq!(answer(&cache, TOKEN_B).await, 200, "and the current one still does");
 
     *clock.0.lock().unwrap() += REREAD_INTERVAL;
     put(TOKEN_C).send().await.unwrap();
@@ -111,7 +125,65 @@ async fn put_secret_value_rotates_the_token_with_no_401_for_the_new_or_the_previ
 
     *clock.0.lock().unwrap() += GRACE;
     assert_eq!(answer(&cache, TOKEN_B).await, 401, "the overlap ends with the grace");
+    assert_eq!(
+        answer(&cache, TOKEN_P).await,
+        401,
+        "a pending version left staged ends with it too"
+    );
     assert_eq!(answer(&cache, TOKEN_C).await, 200);
+}
+
+/// A rotation as AWS's rotation Lambdas run it: `createSecret` stages token B as AWSPENDING,
+/// `testSecret` calls the service with it, `finishSecret` moves AWSCURRENT to it. Braze may be
+/// switched to B at any point after the staging, and no answer is a 401.
+#[tokio::test]
+#[ignore = "needs moto_server: run scripts/test"]
+async fn a_rotation_lambdas_staged_token_passes_from_create_to_finish() {
+    let (client, arn, clock, cache) = secret_holding(TOKEN_A, "staged").await;
+    assert_eq!(answer(&cache, TOKEN_A).await, 200);
+
+    *clock.0.lock().unwrap() += REREAD_INTERVAL;
+    let staged = client
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(secret_text(TOKEN_B))
+        .version_stages("AWSPENDING")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer(&cache, TOKEN_B).await,
+        200,
+        "testSecret's call with the pending token"
+    );
+    assert_eq!(answer(&cache, TOKEN_A).await, 200, "Braze not switched yet");
+
+    let current = client.describe_secret().secret_id(&arn).send().await.unwrap();
+    let old_version = current
+        .version_ids_to_stages
+        .unwrap()
+        .into_iter()
+        .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+        .map(|(id, _)| id)
+        .unwrap();
+    *clock.0.lock().unwrap() += REREAD_INTERVAL;
+    client
+        .update_secret_version_stage()
+        .secret_id(&arn)
+        .version_stage("AWSCURRENT")
+        .move_to_version_id(staged.version_id.unwrap())
+        .remove_from_version_id(old_version)
+        .send()
+        .await
+        .unwrap();
+    *clock.0.lock().unwrap() += TTL;
+    assert_eq!(answer(&cache, TOKEN_B).await, 200, "after finishSecret");
+    assert_eq!(
+        answer(&cache, TOKEN_A).await,
+        200,
+        "A is AWSPREVIOUS: Braze may still use it"
+    );
+    assert_eq!(answer(&cache, TOKEN_C).await, 401);
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use super::{CredentialSource, SecretValues, SecretsError};
 use crate::ports::Clock;
+use crate::secret::Secret;
 
 /// The last good [`SecretValues`] and when the secret was last asked for.
 struct State {
@@ -27,7 +28,9 @@ pub const REREAD_INTERVAL: Duration = Duration::from_secs(10);
 /// Within `previous_token_grace` of the `AWSCURRENT` version's creation, a read also asks for
 /// the `AWSPREVIOUS` version and adds its `CURRENTS_AUTH_TOKEN` tokens
 /// (`SecretValues::with_previous_tokens`), so the token a rotation replaced keeps passing
-/// while Braze moves to the new one.
+/// while Braze moves to the new one. Every read also asks for an `AWSPENDING` version and adds
+/// its tokens while it is younger than the same grace, so a token staged for a rotation passes
+/// before it is promoted, and an abandoned one stops passing on its own.
 pub struct SecretsCache {
     source: Arc<dyn CredentialSource>,
     clock: Arc<dyn Clock>,
@@ -124,26 +127,44 @@ impl SecretsCache {
         }
     }
 
-    /// The current version's values, with the previous version's tokens while in the grace.
-    /// A previous version that is not the documented object adds nothing (WARN).
+    /// The current version's values, with the previous version's tokens while in the grace
+    /// and a pending version's while it is younger than the grace.
     async fn read(&self) -> Result<SecretValues, SecretsError> {
         let current = self.source.fetch().await?;
         let values = SecretValues::parse(&current.text)?;
-        let in_grace = current
-            .created
-            .is_some_and(|created| self.clock.now() - created < self.previous_token_grace);
-        if !in_grace || values.get(super::values::TOKEN_KEY).is_none() {
+        if values.get(super::values::TOKEN_KEY).is_none() {
             return Ok(values);
         }
-        let Some(previous) = self.source.fetch_previous().await? else {
-            return Ok(values);
+        let values = match self.in_grace(current.created) {
+            true => with_tokens_of(values, self.source.fetch_previous().await?, "AWSPREVIOUS"),
+            false => values,
         };
-        match SecretValues::parse(&previous) {
-            Ok(previous) => Ok(values.with_previous_tokens(&previous)),
-            Err(error) => {
-                tracing::warn!(%error, "the secret's AWSPREVIOUS version is not usable; its tokens are not accepted");
-                Ok(values)
-            }
+        let pending = match self.previous_token_grace.is_zero() {
+            true => None,
+            false => self.source.fetch_pending().await?,
+        };
+        let pending = pending.filter(|p| p.text != current.text && self.in_grace(p.created));
+        Ok(with_tokens_of(values, pending.map(|p| p.text), "AWSPENDING"))
+    }
+
+    /// Whether a version created at `created` is younger than the grace; `false` when the
+    /// creation time is unknown (the overlap could not be bounded).
+    fn in_grace(&self, created: Option<OffsetDateTime>) -> bool {
+        created.is_some_and(|created| self.clock.now() - created < self.previous_token_grace)
+    }
+}
+
+/// `values` with the `CURRENTS_AUTH_TOKEN` tokens of another version (`stage`) added. One that
+/// is not the documented object adds nothing (WARN naming the stage, never a value).
+fn with_tokens_of(values: SecretValues, other: Option<Secret>, stage: &str) -> SecretValues {
+    let Some(other) = other else {
+        return values;
+    };
+    match SecretValues::parse(&other) {
+        Ok(other) => values.with_previous_tokens(&other),
+        Err(error) => {
+            tracing::warn!(%error, stage, "a version of the secret is not usable; its tokens are not accepted");
+            values
         }
     }
 }
@@ -196,13 +217,19 @@ mod tests {
         crate::secret::BearerTokens::parse(text).unwrap().accepts(token)
     }
 
-    #[tokio::test]
-    async fn a_rotated_token_passes_at_once_with_the_previous_one_until_the_grace_ends() {
+    /// A secret holding `token`, a test clock, and a cache over them with a 300 s TTL and an
+    /// hour's grace.
+    async fn rotating_from(token: &str) -> (Arc<Rotating>, Arc<TestClock>, SecretsCache) {
         let (source, clock) = (Rotating::new(), TestClock::new());
-        source.put("tok_A", clock.now());
+        source.put(token, clock.now());
         let grace = Duration::from_secs(3_600);
         let cache = SecretsCache::load_with_grace(source.clone(), clock.clone(), Duration::from_secs(300), grace);
-        let cache = cache.await.unwrap();
+        (source, clock, cache.await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_rotated_token_passes_at_once_with_the_previous_one_until_the_grace_ends() {
+        let (source, clock, cache) = rotating_from("tok_A").await;
         clock.advance(60);
         source.put("tok_B", clock.now());
         assert!(
@@ -231,6 +258,31 @@ mod tests {
         assert!(cache.reread().await);
         let values = cache.current().await;
         assert!(accepts(&values, "tok_C") && accepts(&values, "tok_B") && !accepts(&values, "tok_A"));
+    }
+
+    /// Secrets Manager's rotation model: the service a secret opens accepts the `AWSPENDING`
+    /// credentials (a rotation Lambda's `testSecret` uses them) before clients move to them.
+    /// So a token staged `AWSPENDING` passes after a re-read, beside the current one; one left
+    /// staged longer than the grace (an abandoned rotation) stops passing on its own.
+    #[tokio::test]
+    async fn a_token_staged_pending_passes_until_it_is_older_than_the_grace() {
+        let (source, clock, cache) = rotating_from("tok_A").await;
+        clock.advance(60);
+        source.stage_pending(Some("tok_B"), clock.now());
+        assert!(cache.reread().await, "the staged token is found by the re-read");
+        let values = cache.current().await;
+        assert!(accepts(&values, "tok_A") && accepts(&values, "tok_B"));
+        clock.advance(3_600);
+        let values = cache.current().await;
+        assert!(
+            accepts(&values, "tok_A") && !accepts(&values, "tok_B"),
+            "abandoned: the grace has ended"
+        );
+        let none =
+            SecretsCache::load_with_grace(source.clone(), clock.clone(), Duration::from_secs(300), Duration::ZERO);
+        source.stage_pending(Some("tok_C"), clock.now());
+        let values = none.await.unwrap().current().await;
+        assert!(!accepts(&values, "tok_C"), "with no grace, no overlap at all");
     }
 
     #[tokio::test]

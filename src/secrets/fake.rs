@@ -34,10 +34,11 @@ impl Clock for TestClock {
 }
 
 /// A secret the test rotates as `put-secret-value` does: `AWSCURRENT` (with its creation time)
-/// and `AWSPREVIOUS`. Counts the reads of each stage.
+/// and `AWSPREVIOUS`, plus a version it may stage `AWSPENDING`. Counts the reads of each stage.
 #[derive(Default)]
 pub(crate) struct Rotating {
     stages: Mutex<(Option<SecretVersion>, Option<Secret>)>,
+    pending: Mutex<Option<SecretVersion>>,
     pub(crate) reads: AtomicUsize,
     pub(crate) previous_reads: AtomicUsize,
 }
@@ -47,20 +48,34 @@ impl Rotating {
         Arc::default()
     }
 
-    /// A version setting `token` (and what a function needs to start) becomes `AWSCURRENT`,
-    /// created at `now`; the version it replaces becomes `AWSPREVIOUS`.
-    pub(crate) fn put(&self, token: &str, now: OffsetDateTime) {
-        let text = serde_json::json!({
+    /// A version setting `token`, created at `now`, is staged `AWSPENDING` (`None`: the label
+    /// is removed).
+    pub(crate) fn stage_pending(&self, token: Option<&str>, now: OffsetDateTime) {
+        *self.pending.lock().unwrap() = token.map(|token| SecretVersion {
+            text: Secret::new(Self::text(token)),
+            created: Some(now),
+        });
+    }
+
+    fn text(token: &str) -> String {
+        serde_json::json!({
             "CURRENTS_AUTH_TOKEN": token,
             "SEGMENT_WRITE_KEY": "wk_rotating",
             "WRITE_KEY_CHECK": "off",
             "RETRY_QUEUE_URL": "https://sqs.example/retry",
             "DEAD_LETTER_QUEUE_URL": "https://sqs.example/dead",
-        });
+        })
+        .to_string()
+    }
+
+    /// A version setting `token` (and what a function needs to start) becomes `AWSCURRENT`,
+    /// created at `now`; the version it replaces becomes `AWSPREVIOUS`.
+    pub(crate) fn put(&self, token: &str, now: OffsetDateTime) {
+        let text = Self::text(token);
         let mut stages = self.stages.lock().unwrap();
         let previous = stages.0.take().map(|version| version.text);
         let current = SecretVersion {
-            text: Secret::new(text.to_string()),
+            text: Secret::new(text),
             created: Some(now),
         };
         *stages = (Some(current), previous);
@@ -81,5 +96,9 @@ impl CredentialSource for Rotating {
     async fn fetch_previous(&self) -> Result<Option<Secret>, SecretsError> {
         self.previous_reads.fetch_add(1, Ordering::SeqCst);
         Ok(self.stages.lock().unwrap().1.clone())
+    }
+
+    async fn fetch_pending(&self) -> Result<Option<SecretVersion>, SecretsError> {
+        Ok(self.pending.lock().unwrap().clone())
     }
 }

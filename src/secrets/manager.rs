@@ -9,7 +9,7 @@ use super::{CredentialSource, SecretVersion, SecretsError};
 use crate::secret::Secret;
 
 /// Reads one secret's `SecretString` and `CreatedDate` (stage `AWSCURRENT`, or `AWSPREVIOUS`
-/// for a token rotation) with
+/// and `AWSPENDING` for a token rotation) with
 /// [GetSecretValue](https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html).
 /// The function's role needs `secretsmanager:GetSecretValue` on this one ARN only.
 pub struct SecretsManagerSource {
@@ -90,5 +90,9 @@ impl CredentialSource for SecretsManagerSource {
 
     async fn fetch_previous(&self) -> Result<Option<Secret>, SecretsError> {
         Ok(self.get("AWSPREVIOUS").await?.map(|version| version.text))
+    }
+
+    async fn fetch_pending(&self) -> Result<Option<SecretVersion>, SecretsError> {
+        self.get("AWSPENDING").await
     }
 }

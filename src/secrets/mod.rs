@@ -22,7 +22,11 @@
 //!
 //! Token rotation: `CURRENTS_AUTH_TOKEN` may be one token or a JSON array of tokens, all
 //! accepted. While the `AWSCURRENT` version is younger than `PREVIOUS_TOKEN_GRACE_SECONDS`
-//! (default a day), the `AWSPREVIOUS` version's tokens are accepted too; `AWSPENDING` never is.
+//! (default a day), the `AWSPREVIOUS` version's tokens are accepted too. A version staged
+//! `AWSPENDING` (a rotation in progress) has its tokens accepted while it is younger than the
+//! same bound: ingest is the service the token opens, and in Secrets Manager's rotation model
+//! the service accepts the pending credentials before clients move to them
+//! (<https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_lambda-functions.html>).
 //! A well-formed bearer token that matches none makes ingest re-read the secret first
 //! ([`SecretsCache::reread`], at most once per [`REREAD_INTERVAL`]), so a token just put in the
 //! secret passes on a warm instance at once.
@@ -93,9 +97,8 @@ impl SecretVersion {
     }
 }
 
-/// Reads versions of the credentials secret, once per call (no caching here). Only the stages
-/// `AWSCURRENT` and `AWSPREVIOUS` can be asked for: a version staged `AWSPENDING` is not live
-/// yet and never read.
+/// Reads versions of the credentials secret, once per call (no caching here): the stages
+/// `AWSCURRENT`, `AWSPREVIOUS` and `AWSPENDING`.
 #[async_trait]
 pub trait CredentialSource: Send + Sync {
     /// The version staged `AWSCURRENT`. Errors: [`SecretsError::Fetch`].
@@ -104,6 +107,12 @@ pub trait CredentialSource: Send + Sync {
     /// The version staged `AWSPREVIOUS` (the one `AWSCURRENT` moved away from at the last
     /// rotation), or `None` when there is none. Errors: [`SecretsError::Fetch`].
     async fn fetch_previous(&self) -> Result<Option<Secret>, SecretsError> {
+        Ok(None)
+    }
+
+    /// The version staged `AWSPENDING` (a rotation in progress), with its creation time, or
+    /// `None` when there is none. Errors: [`SecretsError::Fetch`].
+    async fn fetch_pending(&self) -> Result<Option<SecretVersion>, SecretsError> {
         Ok(None)
     }
 }
