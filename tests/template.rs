@@ -650,7 +650,12 @@ fn large_payload_bucket_is_private_encrypted_and_outlives_the_dead_letters() {
     assert!(block.values().all(|v| *v == true), "every public access block is on");
     let sse = &properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0];
     assert!(sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"].is_string());
-    let days = int(&properties["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"]);
+    let rules = &properties["LifecycleConfiguration"]["Rules"];
+    let days = int(&rules[0]["ExpirationInDays"]);
+    // A payload deleted by mistake can be restored from its previous version, for a bounded time.
+    assert_eq!(properties["VersioningConfiguration"]["Status"], "Enabled");
+    assert_eq!(int(&rules[0]["NoncurrentVersionExpiration"]["NoncurrentDays"]), 14);
+    assert_eq!(rules[1]["ExpiredObjectDeleteMarker"], true);
     let dead_letter_days =
         int(&resource(&template, "DeadLetterQueue")["Properties"]["MessageRetentionPeriod"]) / 86_400;
     assert!(
