@@ -424,6 +424,44 @@ fn check_config_rejects_bad_configuration_without_quoting_it() {
     assert!(stderr.contains("ROUTES") && !stderr.contains("SECRET"), "{stderr}");
 }
 
+/// `transform` reads its input as ingest reads a request body: a gzip file (several members,
+/// as `cat a.gz b.gz` makes) is inflated and a leading byte order mark dropped, so what it shows
+/// is what ingest would do with the same bytes.
+#[test]
+fn transform_reads_gzip_files_and_a_byte_order_mark_as_ingest_does() {
+    use std::io::Write as _;
+    let event = |id: &str| {
+        format!(
+            r#"{{"event_type":"users.messages.email.Open","id":"{id}","time":1764000000,"user":{{"external_user_id":"u"}}}}"#
+        )
+    };
+    let gzip = |text: &str| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(text.as_bytes()).unwrap();
+        encoder.finish().unwrap()
+    };
+    let body = format!(r#"{{"events":[{},{}]}}"#, event("a"), event("b"));
+    let (head, tail) = body.split_at(20);
+    let bom = [b"\xEF\xBB\xBF".as_slice(), body.as_bytes()].concat();
+    for (name, input) in [
+        ("two gzip members", [gzip(head), gzip(tail)].concat()),
+        ("byte order mark", bom),
+    ] {
+        let output = run(&["transform", "--compact"], &[], &input);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(value["batch"].as_array().map(Vec::len), Some(2), "{name}");
+    }
+    let corrupt = run(&["transform"], &[], &gzip(&body)[..30]);
+    assert_eq!(corrupt.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&corrupt.stderr).contains("gzip body is corrupt"));
+}
+
 /// Issue 22, item 5, for values that do not parse: every one is named at once (each set aside
 /// in turn), exit 2, and no value is quoted.
 #[test]

@@ -62,10 +62,22 @@ pub(super) fn run(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let file = args.file.as_deref().filter(|path| path.as_os_str() != "-");
-    let body = read_input(file)?;
+    let raw = read_input(file)?;
+    // Read as ingest reads a request body with no Content-Encoding: a gzip file is inflated, a
+    // leading byte order mark dropped, and an event that is not UTF-8 JSON isolated.
+    let name = file.map_or("stdin".to_owned(), |path| path.display().to_string());
+    let body = crate::ingest::decode_body(&raw, None, TRANSFORM_MAX_BYTES).map_err(|error| {
+        CliError::Read(
+            name,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, error.to_string()),
+        )
+    })?;
     let layout = args.layout(std::io::stdout().is_terminal());
     transform_command(&body, &config()?, Some(&args.route), layout, out)
 }
+
+/// The largest body `transform` reads, inflated: a local file, so far above ingest's limit.
+const TRANSFORM_MAX_BYTES: usize = 4 << 30;
 
 fn read_input(file: Option<&std::path::Path>) -> Result<Vec<u8>, CliError> {
     let mut body = Vec::new();

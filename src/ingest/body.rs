@@ -57,7 +57,25 @@ pub fn decode_body<'b>(
         Some(_) => return Err(IngestError::BadRequest("the gzip body is corrupt".to_owned())),
         None => return Err(IngestError::UnsupportedEncoding),
     }
-    Ok(isolate_if_needed(body))
+    Ok(isolate_if_needed(without_bom(body)))
+}
+
+/// The UTF-8 byte order mark some Windows tools write first.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// `body` without a leading UTF-8 byte order mark. RFC 8259 §8.1 lets a parser ignore one
+/// (<https://www.rfc-editor.org/rfc/rfc8259#section-8.1>), and Python's `json` does; serde
+/// would refuse the whole body.
+fn without_bom(body: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
+    match body {
+        Cow::Borrowed(bytes) => Cow::Borrowed(bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes)),
+        Cow::Owned(mut bytes) => {
+            if bytes.starts_with(UTF8_BOM) {
+                bytes.drain(..UTF8_BOM.len());
+            }
+            Cow::Owned(bytes)
+        }
+    }
 }
 
 /// Most gzip layers a body may carry; one is what clients send.
@@ -85,7 +103,7 @@ fn is_gzip(bytes: &[u8]) -> bool {
 /// Whether `bytes` are plainly JSON text: a `{` or `[` first, after white space and any UTF-8
 /// byte order mark.
 fn looks_like_json(bytes: &[u8]) -> bool {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(bytes);
+    let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
     matches!(bytes.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{' | b'['))
 }
 
@@ -394,6 +412,17 @@ mod tests {
         ));
     }
 
+    /// A leading UTF-8 byte order mark is dropped, plain or inside gzip; anywhere else it stays.
+    #[test]
+    fn a_leading_byte_order_mark_is_ignored() {
+        let body = br#"{"events":[]}"#;
+        let with_bom = [UTF8_BOM, body].concat();
+        assert_eq!(&*decode_body(&with_bom, None, 100).unwrap(), body);
+        assert_eq!(&*decode_body(&gzip(&with_bom), Some("gzip"), 100).unwrap(), body);
+        let inner = [b" ".as_slice(), UTF8_BOM, body].concat();
+        assert_eq!(&*decode_body(&inner, None, 100).unwrap(), &inner[..]);
+    }
+
     #[test]
     fn content_encoding_lists_are_decoded_in_order_and_bounded() {
         let body = br#"{"events":[]}"#;
@@ -432,7 +461,7 @@ mod tests {
             assert_eq!(&*decode_body(body, Some(coding), 100).unwrap(), body, "{coding}");
             assert_eq!(
                 &*decode_body(&with_bom, Some(coding), 100).unwrap(),
-                &with_bom[..],
+                &with_bom[3..],
                 "{coding}"
             );
         }
