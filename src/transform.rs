@@ -227,8 +227,9 @@ fn best_effort_id(raw: &RawValue) -> Option<String> {
         #[serde(borrow)]
         id: Option<crate::currents::BorrowedText<'a>>,
     }
-    serde_json::from_str::<IdOnly<'_>>(raw.get())
+    serde_json::from_str::<crate::object_only::ObjectOnly<IdOnly<'_>>>(raw.get())
         .ok()?
+        .0
         .id
         .map(|t| t.0.into_owned())
 }

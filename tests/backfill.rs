@@ -679,6 +679,12 @@ async fn the_fan_out_keeps_a_task_whose_key_segment_does_not_know() {
     };
     // A task with no `options` is every event of the object, on the `default` route.
     let key = root.join(&key).to_string_lossy().into_owned(); // LocalDir's keys are paths
+    // Issue 21, case 11's class: the same fields as an array are not a task (kept for the
+    // queue's DLQ, nothing read or sent).
+    let array = json!([1, "archive", key]).to_string();
+    let refused = handle_tasks(&worker, common::sqs_event(&[array], 1)).await;
+    assert_eq!(refused.batch_item_failures.len(), 1, "an array is not a task");
+    assert_eq!(segment.requests(), 0);
     let task = json!({"version": 1, "bucket": "archive", "key": key}).to_string();
     let event = || common::sqs_event(std::slice::from_ref(&task), 1);
     let held = handle_tasks(&worker, event()).await;

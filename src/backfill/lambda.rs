@@ -57,8 +57,8 @@ pub async fn handle_tasks(worker: &BackfillWorker, event: SqsEvent) -> SqsBatchR
 
 /// `true` when the object was finished: every record accounted for.
 async fn process_record(worker: &BackfillWorker, body: &str) -> bool {
-    let task = match serde_json::from_str::<ObjectTask>(body) {
-        Ok(task) if ObjectTask::readable(task.version) => task,
+    let task = match serde_json::from_str::<crate::object_only::ObjectOnly<ObjectTask>>(body) {
+        Ok(crate::object_only::ObjectOnly(task)) if ObjectTask::readable(task.version) => task,
         _ => {
             tracing::error!(
                 "BackfillQueue message is not a version-1 or -2 object task; leaving it to the queue's DLQ."

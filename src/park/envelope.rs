@@ -122,10 +122,12 @@ pub enum EnvelopeError {
     Version(u32),
 }
 
-/// Reads an SQS body back into an envelope.
+/// Reads an SQS body back into an envelope. Only a JSON object is one: an array is not read
+/// field by field ([`crate::object_only`]).
 pub fn decode(body: &str) -> Result<Envelope, EnvelopeError> {
-    let envelope: Envelope =
-        serde_json::from_str(body).map_err(|e| EnvelopeError::Malformed(crate::text::json_error(&e)))?;
+    let crate::object_only::ObjectOnly(envelope) =
+        serde_json::from_str::<crate::object_only::ObjectOnly<Envelope>>(body)
+            .map_err(|e| EnvelopeError::Malformed(crate::text::json_error(&e)))?;
     if envelope.version != ENVELOPE_VERSION {
         return Err(EnvelopeError::Version(envelope.version));
     }
@@ -236,6 +238,19 @@ mod tests {
         let back = decode(&json[0]).unwrap();
         assert_eq!(back.first_failed_at, at());
         assert_eq!(back.messages[0].get(), r#"{"a":1}"#);
+    }
+
+    /// Issue 21, case 11's class: serde would read an envelope from an array, field by field.
+    #[test]
+    fn an_array_is_never_an_envelope() {
+        let object = r#"{"version":1,"route":"default","first_failed_at":"2025-11-24T16:00:00Z"}"#;
+        assert!(decode(object).is_ok());
+        for array in [
+            r#"[1,"default","2025-11-24T16:00:00Z"]"#,
+            r#"[1,"default","2025-11-24T16:00:00Z",0,"",[]]"#,
+        ] {
+            assert!(matches!(decode(array), Err(EnvelopeError::Malformed(_))), "{array}");
+        }
     }
 
     #[test]
