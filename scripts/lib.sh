@@ -105,11 +105,14 @@ stage() {
   fi
 }
 
-# count_test_results LOG: prints LOG's cargo `test result:` lines verbatim and adds them up.
+# count_test_results LOG: adds up LOG's cargo `test result:` lines, and prints them verbatim
+# when the output is read by a program (a file or a pipe, as in CI, or CI set): CI reads them.
+# On a terminal only their total is shown, in the summary, so a passing run fits one screen.
 count_test_results() {
-  local line passed failed ignored
+  local line passed failed ignored verbatim=1
+  [ -t 1 ] && [ -z "${CI:-}" ] && verbatim=0
   while IFS= read -r line; do
-    echo "$line"
+    [ "$verbatim" = 1 ] && echo "$line"
     read -r passed failed ignored < <(sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed; ([0-9]+) ignored;.*/\1 \2 \3/' <<< "$line")
     TESTS_PASSED=$(( TESTS_PASSED + passed )) TESTS_FAILED=$(( TESTS_FAILED + failed ))
     TESTS_IGNORED=$(( TESTS_IGNORED + ignored )) TEST_RESULT_LINES=$(( TEST_RESULT_LINES + 1 ))
