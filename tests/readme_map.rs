@@ -1,6 +1,7 @@
-//! The README's map of the code cannot go stale (issue 23, item 8): every path and identifier
-//! named in backticks in "Where a change goes" exists in `src/`, and the source tree under
-//! "Development" lists exactly the entries of `src/`.
+//! The README's map of the code cannot go stale (issue 23, item 8; issue 22): every path and
+//! identifier named in backticks in "Where a change goes" exists in `src/`, the source tree
+//! under "Development" lists exactly the entries of `src/`, the binaries it names are exactly
+//! Cargo.toml's, and the test count it states ("over N") is one the code exceeds.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -125,6 +126,74 @@ fn the_development_tree_lists_exactly_what_src_holds() {
     assert!(
         unlisted.is_empty() && gone.is_empty(),
         "README's source tree is stale: in src/ but not listed {unlisted:?}; listed but not in src/ {gone:?}"
+    );
+}
+
+/// The sentence naming the binaries names exactly Cargo.toml's `[[bin]]` targets, in words and
+/// in backticks.
+#[test]
+fn the_binaries_named_are_exactly_cargos() {
+    let readme = readme();
+    let from = readme.find("thin binaries").expect("README names its thin binaries");
+    let sentence = &readme[from..from + readme[from..].find('.').unwrap()];
+    let named: BTreeSet<String> = backticked(sentence).into_iter().collect();
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let built: BTreeSet<String> = manifest
+        .split("[[bin]]")
+        .skip(1)
+        .filter_map(|table| table.lines().find_map(|l| l.strip_prefix("name = ")))
+        .map(|name| name.trim_matches('"').to_owned())
+        .collect();
+    assert_eq!(named, built, "README: {sentence}");
+    let words = ["one", "two", "three", "four", "five", "six"];
+    let before = &readme[..from];
+    let count = before.split_whitespace().last().unwrap_or_default();
+    assert_eq!(
+        words.iter().position(|w| *w == count).map(|i| i + 1),
+        Some(built.len()),
+        "\"{count} thin binaries\""
+    );
+}
+
+/// Test functions in `dir`'s Rust files: `#[test]` and `#[tokio::test]` attributes.
+fn test_functions(dir: &Path) -> usize {
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            count += test_functions(&path);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            count += text
+                .lines()
+                .map(str::trim_start)
+                .filter(|line| line.starts_with("#[test]") || line.starts_with("#[tokio::test"))
+                .count();
+        }
+    }
+    count
+}
+
+/// "The suite has over N tests": the code holds more than N test functions, a lower bound of
+/// what `cargo test` runs (generated cases and doc tests add to them), and not twice N, so the
+/// number is raised as the suite grows.
+#[test]
+fn the_stated_test_count_is_one_the_code_exceeds() {
+    let readme = readme();
+    let stated = readme
+        .split("The suite has over ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .expect("README states \"The suite has over N tests\"");
+    let counted = test_functions(&root().join("src")) + test_functions(&root().join("tests"));
+    assert!(
+        counted > stated,
+        "README says over {stated} tests; the code holds {counted}"
+    );
+    assert!(
+        counted < stated * 2,
+        "README's \"over {stated}\" is far below {counted}: raise it"
     );
 }
 

@@ -189,7 +189,7 @@ fn problems(config: &Config, from_secret: bool, env: impl Fn(&str) -> Option<Str
     } else if config.auth_token.is_none() && !config.allow_unauthenticated {
         problems.push(crate::config::ConfigError::invalid(
             "CURRENTS_AUTH_TOKEN",
-            "is missing: ingest would answer every request 401 (set it, or ALLOW_UNAUTHENTICATED=true)",
+            "is missing: ingest would answer every request 500, which Braze retries until it is set (set it, or ALLOW_UNAUTHENTICATED=true)",
         ));
     }
     problems.iter().map(ToString::to_string).collect()
