@@ -24,10 +24,14 @@ fn failures(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<String> 
 
 /// Ingest a batch with Segment down so its envelopes land on the fake RetryQueue.
 async fn park_a_batch(harness: &Harness) -> Vec<String> {
-    harness.segment.always(Err(AttemptError::Status {
-        status: 503,
-        retry_after: None,
-    }));
+    park_a_batch_after(harness, 503, None).await
+}
+
+/// [`park_a_batch`], Segment answering `status` with `retry_after`.
+async fn park_a_batch_after(harness: &Harness, status: u16, retry_after: Option<Duration>) -> Vec<String> {
+    harness
+        .segment
+        .always(Err(AttemptError::Status { status, retry_after }));
     let (auth, value) = bearer();
     let (status, body) = send(
         harness,
@@ -49,11 +53,16 @@ async fn replay_recording(
     bodies: &[String],
     receive_count: u32,
 ) -> (aws_lambda_events::sqs::SqsBatchResponse, Emf) {
+    replay_event_recording(harness, sqs_event(bodies, receive_count)).await
+}
+
+/// [`replay_recording`] for an SQS event built by the test.
+async fn replay_event_recording(
+    harness: &Harness,
+    event: aws_lambda_events::sqs::SqsEvent,
+) -> (aws_lambda_events::sqs::SqsBatchResponse, Emf) {
     let mut metrics = currents_segment::metrics::Metrics::default();
-    let response = harness
-        .replay()
-        .handle_recording(sqs_event(bodies, receive_count), deadline(), &mut metrics)
-        .await;
+    let response = harness.replay().handle_recording(event, deadline(), &mut metrics).await;
     (response, Emf::of(&metrics, "replay"))
 }
 
@@ -102,15 +111,7 @@ async fn still_down_reports_the_record_and_backs_off_its_visibility() {
 #[tokio::test]
 async fn a_retry_after_given_to_ingest_is_waited_out_by_replay() {
     let harness = Harness::new(config(&[]));
-    harness.segment.always(Err(AttemptError::Status {
-        status: 429,
-        retry_after: Some(Duration::from_secs(120)),
-    }));
-    let (auth, value) = bearer();
-    let body = fixture("all-events.json");
-    let (status, answer) = send(&harness, post("/currents", &[(auth, &value)], body)).await;
-    assert_eq!((status, counts(&answer).1), (200, fixture_len() as u64));
-    let parked = std::mem::take(&mut *harness.retry.bodies.lock().unwrap());
+    let parked = park_a_batch_after(&harness, 429, Some(Duration::from_secs(120))).await;
     for envelope in &parked {
         let envelope: serde_json::Value = serde_json::from_str(envelope).unwrap();
         assert_eq!(envelope["retry_after_s"], 120, "{envelope}");
@@ -127,14 +128,7 @@ async fn a_retry_after_given_to_ingest_is_waited_out_by_replay() {
     };
     harness.segment.always(Ok(()));
     let requests = harness.segment.requests();
-    let (response, emf) = {
-        let mut metrics = currents_segment::metrics::Metrics::default();
-        let response = harness
-            .replay()
-            .handle_recording(received(5), deadline(), &mut metrics)
-            .await;
-        (response, Emf::of(&metrics, "replay"))
-    };
+    let (response, emf) = replay_event_recording(&harness, received(5)).await;
     assert_eq!(failures(&response).len(), parked.len(), "every record kept");
     assert_eq!(
         harness.segment.requests(),

@@ -149,23 +149,16 @@ pub(crate) fn parse_switch(var: &'static str, text: &str) -> Result<bool, Config
 /// An http(s) base URL, with a trailing `/`, `/v1` or `/v1/projects` (as copied from Segment's
 /// docs) removed; a bare host gets `https://`.
 fn normalize_settings_endpoint(var: &'static str, text: &str) -> Result<String, ConfigError> {
-    let text = text.trim();
-    let text = match text.contains("://") {
-        true => text.to_owned(),
-        false => format!("https://{text}"),
-    };
-    let mut text = text.trim_end_matches('/');
-    // ASCII lower-casing keeps byte offsets, so the cut falls on a character boundary.
-    let lower = text.to_ascii_lowercase();
-    if let Some(suffix) = ["/v1/projects", "/v1"].into_iter().find(|s| lower.ends_with(s)) {
-        text = text[..text.len() - suffix.len()].trim_end_matches('/');
-    }
-    match reqwest::Url::parse(text) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Ok(text.to_owned()),
-        _ => Err(ConfigError::invalid(
-            var,
-            "SEGMENT_SETTINGS_ENDPOINT must be an http(s) URL",
-        )),
+    super::routes::base_url(var, text, strip_settings_path, "https://cdn.segment.com")
+}
+
+/// `base` without a trailing `/v1/projects` or `/v1`. ASCII lower-casing keeps byte offsets,
+/// so the cut falls on a character boundary.
+fn strip_settings_path(base: &str) -> &str {
+    let lower = base.to_ascii_lowercase();
+    match ["/v1/projects", "/v1"].into_iter().find(|s| lower.ends_with(s)) {
+        Some(suffix) => &base[..base.len() - suffix.len()],
+        None => base,
     }
 }
 

@@ -184,31 +184,43 @@ const SEGMENT_CALLS: [&str; 8] = [
 /// a query or fragment: every request to it would fail, and every event would wait out the
 /// replay window for nothing.
 pub(crate) fn normalize_endpoint(var: &'static str, text: &str) -> Result<String, ConfigError> {
+    base_url(var, text, strip_segment_path, "https://events.eu1.segmentapis.com")
+}
+
+/// `text` as a base URL: trimmed, a bare host given `https://`, and trailing `/` and what
+/// `strip_path` removes (a path copied from Segment's docs) dropped. Errors (naming `var`, with
+/// `example`) unless it is then an http(s) URL with a host and no query or fragment, the only
+/// kind a path can be appended to.
+pub(super) fn base_url(
+    var: &'static str,
+    text: &str,
+    strip_path: fn(&str) -> &str,
+    example: &str,
+) -> Result<String, ConfigError> {
     let text = text.trim();
     let text = match text.contains("://") {
         true => text.to_owned(),
         false => format!("https://{text}"),
     };
-    let base = strip_segment_path(&text);
-    match reqwest::Url::parse(&base) {
+    let base = strip_path(text.trim_end_matches('/')).trim_end_matches('/');
+    match reqwest::Url::parse(base) {
         Ok(url)
             if matches!(url.scheme(), "http" | "https")
                 && url.host_str().is_some_and(|h| !h.is_empty())
                 && url.query().is_none()
                 && url.fragment().is_none() =>
         {
-            Ok(base)
+            Ok(base.to_owned())
         }
         _ => Err(ConfigError::invalid(
             var,
-            "must be an http(s) URL such as https://events.eu1.segmentapis.com",
+            format!("must be an http(s) URL such as {example}"),
         )),
     }
 }
 
-/// `text` without trailing `/`, and without a trailing `/v1` or `/v1/<call>`.
-fn strip_segment_path(text: &str) -> String {
-    let mut base = text.trim_end_matches('/');
+/// `base` without a trailing `/v1` or `/v1/<call>`.
+fn strip_segment_path(mut base: &str) -> &str {
     if let Some((head, last)) = base.rsplit_once('/')
         && SEGMENT_CALLS.iter().any(|call| last.eq_ignore_ascii_case(call))
         && head.to_ascii_lowercase().ends_with("/v1")
@@ -218,7 +230,7 @@ fn strip_segment_path(text: &str) -> String {
     if base.to_ascii_lowercase().ends_with("/v1") {
         base = &base[..base.len() - 3];
     }
-    base.trim_end_matches('/').to_owned()
+    base
 }
 
 /// The endpoint of a region, and whether it is `auto` (start on the US host, then follow the

@@ -36,6 +36,19 @@ pub struct Attribute {
     pub value: AttributeValue,
 }
 
+impl Attribute {
+    /// An attribute from the parts SQS hands over: a string value (`String`, `Number`) or else
+    /// a binary one. `None` with neither (list values, reserved by SQS and never set).
+    pub(crate) fn of(data_type: String, text: Option<String>, bytes: Option<Vec<u8>>) -> Option<Self> {
+        let value = match (text, bytes) {
+            (Some(text), _) => AttributeValue::Text(text),
+            (None, Some(bytes)) => AttributeValue::Binary(bytes),
+            (None, None) => return None,
+        };
+        Some(Self { data_type, value })
+    }
+}
+
 /// An attribute's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttributeValue {
@@ -132,17 +145,10 @@ fn to_sqs(attribute: &Attribute) -> Result<MessageAttributeValue, aws_sdk_sqs::e
 /// The attributes SQS handed over, by name. SQS gives every attribute a string or a binary
 /// value; one with neither (list values, reserved by SQS and never set) is left out.
 fn from_sqs(attributes: Option<HashMap<String, MessageAttributeValue>>) -> HashMap<String, Attribute> {
-    let mut kept = HashMap::new();
-    for (name, attribute) in attributes.unwrap_or_default() {
-        let value = match (attribute.string_value, attribute.binary_value) {
-            (Some(text), _) => AttributeValue::Text(text),
-            (None, Some(bytes)) => AttributeValue::Binary(bytes.into_inner()),
-            (None, None) => continue,
-        };
-        let data_type = attribute.data_type;
-        kept.insert(name, Attribute { data_type, value });
-    }
-    kept
+    let kept =
+        |a: MessageAttributeValue| Attribute::of(a.data_type, a.string_value, a.binary_value.map(Blob::into_inner));
+    let attributes = attributes.unwrap_or_default().into_iter();
+    attributes.filter_map(|(name, a)| Some((name, kept(a)?))).collect()
 }
 
 /// The production `DrainQueue` over one SQS queue.

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::expiry::{is_expired, retry_after_left};
 use crate::config::{RouteId, Routing};
-use crate::dlq::{Attribute, AttributeValue, Received};
+use crate::dlq::{Attribute, Received};
 use crate::park::{DeadLetterReason, Envelope, PayloadPointer, decode};
 
 /// The parts of an SQS record replay needs.
@@ -58,16 +58,10 @@ impl From<SqsMessage> for ReplayRecord {
     }
 }
 
-/// A Lambda SQS record's message attribute as one to send on. One with neither a string nor a
-/// binary value (list values, reserved by SQS and never set) is left out.
+/// A Lambda SQS record's message attribute as one to send on (see [`Attribute::of`]).
 fn attribute_of(attribute: SqsMessageAttribute) -> Option<Attribute> {
-    let value = match (attribute.string_value, attribute.binary_value) {
-        (Some(text), _) => AttributeValue::Text(text),
-        (None, Some(bytes)) => AttributeValue::Binary(bytes.0),
-        (None, None) => return None,
-    };
     let data_type = attribute.data_type.unwrap_or_else(|| "String".to_owned());
-    Some(Attribute { data_type, value })
+    Attribute::of(data_type, attribute.string_value, attribute.binary_value.map(|b| b.0))
 }
 
 impl ReplayRecord {

@@ -154,7 +154,7 @@ impl RecordReport {
 }
 
 /// Records of one invocation by outcome, for the summary log line.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Tally {
     replayed: usize,
     still_failing: usize,
@@ -271,25 +271,16 @@ mod tests {
             );
             tally.add(report.settled.outcome);
         }
-        let Tally {
-            replayed,
-            still_failing,
-            waiting,
-            expired: expired_records,
-            dead_lettered,
-            unsettled,
-        } = tally;
-        assert_eq!(
-            (
-                replayed,
-                still_failing,
-                waiting,
-                expired_records,
-                dead_lettered,
-                unsettled
-            ),
-            (1, 2, 1, 2, 3, 1)
-        );
+        // A struct literal names every field, so a new outcome cannot go untested.
+        let expected = Tally {
+            replayed: 1,
+            still_failing: 2,
+            waiting: 1,
+            expired: 2,
+            dead_lettered: 3,
+            unsettled: 1,
+        };
+        assert_eq!(tally, expected);
 
         let documents: Vec<serde_json::Value> = metrics
             .render("replay", 0)

@@ -27,7 +27,7 @@ pub const REREAD_INTERVAL: Duration = Duration::from_secs(10);
 ///
 /// Within `previous_token_grace` of the `AWSCURRENT` version's creation, a read also asks for
 /// the `AWSPREVIOUS` version and adds its `CURRENTS_AUTH_TOKEN` tokens
-/// (`SecretValues::with_previous_tokens`), so the token a rotation replaced keeps passing
+/// (`SecretValues::with_tokens_of_version`), so the token a rotation replaced keeps passing
 /// while Braze moves to the new one. Every read also asks for an `AWSPENDING` version and adds
 /// its tokens while it is younger than the same grace, so a token staged for a rotation passes
 /// before it is promoted, and an abandoned one stops passing on its own.
@@ -135,15 +135,23 @@ impl SecretsCache {
         if values.get(super::values::TOKEN_KEY).is_none() {
             return Ok(values);
         }
-        let values = match self.in_grace(current.created) {
-            true => with_tokens_of(values, self.source.fetch_previous().await?, "AWSPREVIOUS"),
-            false => values,
-        };
-        let pending = match self.previous_token_grace.is_zero() {
-            true => None,
-            false => self.source.fetch_pending().await?,
-        };
-        let pending = pending.filter(|p| p.text != current.text && self.in_grace(p.created));
+        // Both asked at once: a cold start waits for one round trip, not two.
+        let (previous, pending) = tokio::join!(
+            async {
+                match self.in_grace(current.created) {
+                    true => self.source.fetch_previous().await,
+                    false => Ok(None),
+                }
+            },
+            async {
+                match self.previous_token_grace.is_zero() {
+                    true => Ok(None),
+                    false => self.source.fetch_pending().await,
+                }
+            },
+        );
+        let pending = pending?.filter(|p| p.text != current.text && self.in_grace(p.created));
+        let values = with_tokens_of(values, previous?, "AWSPREVIOUS");
         Ok(with_tokens_of(values, pending.map(|p| p.text), "AWSPENDING"))
     }
 
@@ -161,7 +169,7 @@ fn with_tokens_of(values: SecretValues, other: Option<Secret>, stage: &str) -> S
         return values;
     };
     match SecretValues::parse(&other) {
-        Ok(other) => values.with_previous_tokens(&other),
+        Ok(other) => values.with_tokens_of_version(&other),
         Err(error) => {
             tracing::warn!(%error, stage, "a version of the secret is not usable; its tokens are not accepted");
             values

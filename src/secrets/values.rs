@@ -52,11 +52,12 @@ impl SecretValues {
         self.0.get(key)
     }
 
-    /// These values with `previous`'s `CURRENTS_AUTH_TOKEN` tokens added after this version's,
-    /// so both are accepted during a rotation. Unchanged when either version sets no token or
+    /// These values with `previous`'s `CURRENTS_AUTH_TOKEN` tokens (another version's:
+    /// `AWSPREVIOUS` or `AWSPENDING`) added after this version's, so both are accepted during a
+    /// rotation. Unchanged when either version sets no token or
     /// a token text that does not parse (a bad current one then fails the configuration's
     /// parse, which names it).
-    pub(crate) fn with_previous_tokens(&self, previous: &SecretValues) -> SecretValues {
+    pub(crate) fn with_tokens_of_version(&self, previous: &SecretValues) -> SecretValues {
         let tokens = |values: &SecretValues| {
             let text = values.get(TOKEN_KEY)?;
             BearerTokens::parse(text.expose()).ok()
@@ -162,7 +163,7 @@ mod tests {
     fn the_previous_versions_tokens_follow_the_current_ones_only_when_both_set_some() {
         let current = parse(r#"{"CURRENTS_AUTH_TOKEN":["tok_B","tok_X"],"SEGMENT_WRITE_KEY":"wk"}"#).unwrap();
         let previous = parse(r#"{"CURRENTS_AUTH_TOKEN":"tok_A","SEGMENT_WRITE_KEY":"wk_old"}"#).unwrap();
-        let merged = current.with_previous_tokens(&previous);
+        let merged = current.with_tokens_of_version(&previous);
         let tokens = BearerTokens::parse(merged.get("CURRENTS_AUTH_TOKEN").unwrap().expose()).unwrap();
         assert!(["tok_B", "tok_X", "tok_A"].iter().all(|t| tokens.accepts(t)));
         assert_eq!(
@@ -172,11 +173,11 @@ mod tests {
         );
         let no_token = parse(r#"{"SEGMENT_WRITE_KEY":"wk"}"#).unwrap();
         assert_eq!(
-            no_token.with_previous_tokens(&previous),
+            no_token.with_tokens_of_version(&previous),
             no_token,
             "a token from the environment is not overridden"
         );
-        assert_eq!(current.with_previous_tokens(&no_token), current);
+        assert_eq!(current.with_tokens_of_version(&no_token), current);
     }
 
     #[test]
