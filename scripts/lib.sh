@@ -76,7 +76,7 @@ command -v curl > /dev/null || apt_install curl ca-certificates
 # $LOGS/test-NAME.log, and prints one line: time since start, result, description, duration.
 # On a terminal a pending line shows while it runs. Then it prints the log's `## ` banner lines
 # (apt installs, skipped stages) and every cargo `test result:` line, verbatim: CI reads those.
-# A failing stage prints its log's last 40 lines and the summary, and exits 1.
+# A failing stage prints its log's panics, its last 40 lines and the summary, and exits 1.
 STAGE_ROWS=() TESTS_PASSED=0 TESTS_FAILED=0 TESTS_IGNORED=0 TEST_RESULT_LINES=0
 stage() {
   local name=$1 what=$2 log=$LOGS/test-$1.log start status result took; shift 2
@@ -97,6 +97,12 @@ stage() {
   grep '^## ' "$log" || true
   count_test_results "$log"
   if [ "$status" != 0 ]; then
+    # cargo test runs with --no-fail-fast, so its tail is the list of failed binaries: show
+    # each panic (its place and message) first.
+    if grep -q ' panicked at ' "$log"; then
+      echo "---- panics in ${log#"$ROOT/"} (first 30) ----"
+      grep -A1 ' panicked at ' "$log" | grep -v '^--$' | head -n 60
+    fi
     echo "---- last 40 lines of ${log#"$ROOT/"} ----"
     tail -n 40 "$log"
     echo "---- end of ${log#"$ROOT/"} ----"
